@@ -1,0 +1,81 @@
+"""Status vocabularies of the DataRobot pipelines API, written once for the hook, trigger and emulator.
+
+Plain string constants (not enums): they are compared with raw wire values and carried through
+trigger serialization, where a str subclass would only get in the way.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+
+class RunStatus:
+    """Run ("dispatch") status: pipelines-api.md §2."""
+
+    PENDING: Final = "PENDING"
+    PREPARING: Final = "PREPARING"
+    RUNNING: Final = "RUNNING"
+    COMPLETED: Final = "COMPLETED"
+    FAILED: Final = "FAILED"
+    CANCELLED: Final = "CANCELLED"
+    ERRORED: Final = "ERRORED"
+
+
+ACTIVE_RUN_STATUSES: Final = frozenset({RunStatus.PENDING, RunStatus.PREPARING, RunStatus.RUNNING})
+TERMINAL_RUN_STATUSES: Final = frozenset(
+    {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.ERRORED}
+)
+SUCCESS_RUN_STATUSES: Final = frozenset({RunStatus.COMPLETED})
+KNOWN_RUN_STATUSES: Final = ACTIVE_RUN_STATUSES | TERMINAL_RUN_STATUSES
+
+
+class TaskExecutionStatus:
+    """Status of one ``@task`` execution inside a run."""
+
+    PENDING: Final = "PENDING"
+    RUNNING: Final = "RUNNING"
+    RETRYING: Final = "RETRYING"
+    COMPLETED: Final = "COMPLETED"
+    FAILED: Final = "FAILED"
+    CANCELLED: Final = "CANCELLED"
+    ERRORED: Final = "ERRORED"
+
+
+FAILED_TASK_STATUSES: Final = frozenset({TaskExecutionStatus.FAILED, TaskExecutionStatus.ERRORED})
+
+
+class PipelineMode:
+    DRAFT: Final = "draft"
+    LOCKED: Final = "locked"
+
+
+class VersionStatus:
+    PENDING: Final = "PENDING"
+    READY: Final = "READY"
+    FAILED: Final = "FAILED"
+
+
+class InputState:
+    VALID: Final = "VALID"
+    INVALID: Final = "INVALID"
+
+
+class ScheduleStatus:
+    ACTIVE: Final = "ACTIVE"
+    PAUSED: Final = "PAUSED"
+    DELETED: Final = "DELETED"
+
+
+class ImageStatus:
+    CREATING: Final = "CREATING"
+    READY: Final = "READY"
+    ERROR: Final = "ERROR"
+
+
+class RunTrigger:
+    API: Final = "api"
+    SCHEDULE: Final = "schedule"
+
+
+#: Reserved top-level key of an input payload that scripts the emulator's outcome for a run.
+EMULATOR_SCRIPT_KEY: Final = "_emulator"
