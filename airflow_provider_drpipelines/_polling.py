@@ -1,0 +1,22 @@
+"""How often to ask for a run's status: one rule for the worker loop, the sensor and the trigger."""
+
+from __future__ import annotations
+
+#: Share of a run's elapsed time allowed between two polls once that exceeds ``poll_interval``.
+ELAPSED_FRACTION = 0.1
+
+
+def next_poll_delay(
+    poll_interval: float, max_poll_interval: float, elapsed: float, until_deadline: float | None = None
+) -> float:
+    """Seconds to the next status poll.
+
+    Adaptive: ``poll_interval`` at first, then 10 % of the time the run has been going, capped at
+    ``max_poll_interval``, so a 2 h run costs dozens of calls instead of hundreds while a finished run is
+    seen within max(poll_interval, 10 % of its age). ``max_poll_interval <= poll_interval`` polls at a
+    fixed interval. Never sleeps past a deadline.
+    """
+    delay = max(poll_interval, min(max_poll_interval, ELAPSED_FRACTION * max(elapsed, 0.0)))
+    if until_deadline is not None:
+        delay = min(delay, max(until_deadline, 0.0))
+    return delay

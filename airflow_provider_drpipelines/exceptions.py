@@ -1,0 +1,110 @@
+"""Exceptions of the DataRobot pipelines provider.
+
+Every API error carries method, path, HTTP status and the server's ``detail`` so a task log says what
+went wrong without a debugger; none of them ever holds the API token.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from airflow.providers.common.compat.sdk import AirflowException
+
+
+class DataRobotPipelinesError(AirflowException):
+    """Base class of everything this provider raises."""
+
+
+class DataRobotConfigError(DataRobotPipelinesError, ValueError):
+    """Bad connection settings or bad operator arguments, found before any remote side effect."""
+
+
+class DataRobotApiError(DataRobotPipelinesError):
+    """The pipelines API answered with an error, an unusable body, or not at all."""
+
+    #: Whether repeating the same request may succeed.
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        path: str,
+        status: int | None = None,
+        detail: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.method = method
+        self.path = path
+        self.status = status
+        self.detail = detail
+        self.retry_after = retry_after
+
+    @property
+    def request_not_processed(self) -> bool:
+        """True when the server certainly did not act on the request, so a create may be re-sent."""
+        return False
+
+
+class ApiValidationError(DataRobotApiError):
+    """400 or 422: the server rejected the request's content."""
+
+
+class ApiAuthError(DataRobotApiError):
+    """401 or 403: the token is missing, wrong, or lacks access."""
+
+
+class ApiNotFoundError(DataRobotApiError):
+    """404: the pipeline, version, input, run, schedule or image does not exist."""
+
+
+class ApiConflictError(DataRobotApiError):
+    """409: the resource's state forbids the request (locked pipeline, terminal run, ...)."""
+
+
+class ApiResponseError(DataRobotApiError):
+    """The server answered, but not like a DataRobot pipelines API (HTML page, missing fields, ...)."""
+
+
+class ApiTransientError(DataRobotApiError):
+    """429 or 5xx: worth retrying after a pause."""
+
+    retryable = True
+
+    @property
+    def request_not_processed(self) -> bool:
+        return self.status == 429
+
+
+class ApiConnectionError(DataRobotApiError):
+    """No HTTP answer: the host is unreachable, the connection dropped, or the request timed out."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, method: str, path: str, connected: bool) -> None:
+        super().__init__(message, method=method, path=path)
+        self.connected = connected
+
+    @property
+    def request_not_processed(self) -> bool:
+        return not self.connected
+
+
+class PipelineRunError(DataRobotPipelinesError):
+    """A pipeline run ended in a state other than COMPLETED."""
+
+    def __init__(self, message: str, *, pipeline_id: str, run_id: str, status: str) -> None:
+        super().__init__(message)
+        self.pipeline_id = pipeline_id
+        self.run_id = run_id
+        self.status = status
+
+
+class PipelineRunErroredError(PipelineRunError):
+    """The run ERRORED: a platform fault rather than a failure of the pipeline's code; usually worth a retry."""
+
+
+class PipelineRunTimeoutError(PipelineRunError):
+    """The run outlived the operator's ``timeout`` or the task's ``execution_timeout`` and was cancelled."""

@@ -1,0 +1,558 @@
+"""``DataRobotPipelinesHook``: the whole pipelines API behind an Airflow connection.
+
+The hook is the sync client (a pooled ``requests.Session``); :meth:`DataRobotPipelinesHook.aget_client`
+hands triggers an async client on ``httpx``. Both inherit every endpoint from ``PipelinesApi`` and every
+transport rule from ``_wire``, so they differ only in how bytes cross the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Iterator
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import requests
+from airflow.providers.common.compat.sdk import BaseHook
+
+from airflow_provider_drpipelines import _wire
+from airflow_provider_drpipelines._endpoints import PipelinesApi
+from airflow_provider_drpipelines._polling import next_poll_delay
+from airflow_provider_drpipelines._wire import ApiRequest, RetryPolicy
+from airflow_provider_drpipelines.connection import (
+    CONN_TYPE,
+    DEFAULT_CONN_ID,
+    HOOK_NAME,
+    UI_FIELD_BEHAVIOUR,
+    ConnectionSettings,
+    connection_form_widgets,
+)
+from airflow_provider_drpipelines.exceptions import (
+    ApiAuthError,
+    ApiConflictError,
+    ApiConnectionError,
+    ApiNotFoundError,
+    ApiResponseError,
+    DataRobotApiError,
+    DataRobotConfigError,
+    PipelineRunTimeoutError,
+)
+from airflow_provider_drpipelines.statuses import (
+    FAILED_TASK_STATUSES,
+    KNOWN_RUN_STATUSES,
+    TERMINAL_RUN_STATUSES,
+    PipelineMode,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    import httpx
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+#: ``version`` values an operator accepts besides a number.
+LATEST = "latest"
+DRAFT = "draft"
+
+
+class _DebugLogger(Protocol):
+    def debug(self, event: Any, *args: Any) -> Any: ...
+
+
+def _log_request(logger: _DebugLogger, request: ApiRequest, status: object, started: float) -> None:
+    logger.debug("%s %s -> %s in %.0f ms", request.method, request.path, status, (time.perf_counter() - started) * 1000)
+
+
+class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
+    """Interact with DataRobot pipelines through a ``datarobot_pipelines`` connection.
+
+    :param datarobot_pipelines_conn_id: the connection; host is the DataRobot endpoint, password the API token.
+    :param retry_limit: attempts per request, the first included, for connection errors, timeouts, 429 and 5xx.
+    :param retry_delay: base of the exponential backoff, in seconds.
+    :param retry_max_delay: longest pause between two attempts, unless the server's ``Retry-After`` asks for more.
+    :param retry_timeout: total seconds one request may spend retrying.
+    """
+
+    conn_name_attr = "datarobot_pipelines_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
+    hook_name = HOOK_NAME
+
+    def __init__(
+        self,
+        datarobot_pipelines_conn_id: str = DEFAULT_CONN_ID,
+        *,
+        retry_limit: int = 6,
+        retry_delay: float = 1.0,
+        retry_max_delay: float = 30.0,
+        retry_timeout: float = 180.0,
+    ) -> None:
+        super().__init__()
+        self.datarobot_pipelines_conn_id = datarobot_pipelines_conn_id
+        self.retry_policy = RetryPolicy(
+            max_attempts=retry_limit,
+            base_delay=retry_delay,
+            max_delay=retry_max_delay,
+            max_total_seconds=retry_timeout,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(datarobot_pipelines_conn_id={self.datarobot_pipelines_conn_id!r})"
+
+    # --- connection form (Airflow 2.11-3.1; 3.2+ reads conn-fields from provider info) ----------
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return dict(UI_FIELD_BEHAVIOUR)
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        return connection_form_widgets()
+
+    # --- settings and transport ---------------------------------------------------------------
+    @cached_property
+    def settings(self) -> ConnectionSettings:
+        conn = self.get_connection(self.datarobot_pipelines_conn_id)
+        return ConnectionSettings.from_connection(
+            self.datarobot_pipelines_conn_id, conn.host, conn.password, conn.port, conn.extra_dejson
+        )
+
+    async def aget_settings(self) -> ConnectionSettings:
+        """The settings without blocking the event loop; shares the cache slot of :attr:`settings`."""
+        if "settings" not in self.__dict__:
+            from airflow.providers.common.compat.connection import (
+                get_async_connection,
+                get_async_extra_dejson,
+            )
+
+            conn = await get_async_connection(self.datarobot_pipelines_conn_id, self)
+            extra = await get_async_extra_dejson(conn)
+            self.__dict__["settings"] = ConnectionSettings.from_connection(
+                self.datarobot_pipelines_conn_id, conn.host, conn.password, conn.port, extra
+            )
+        settings: ConnectionSettings = self.__dict__["settings"]
+        return settings
+
+    def get_conn(self) -> requests.Session:
+        return self._session
+
+    @cached_property
+    def _session(self) -> requests.Session:
+        settings = self.settings
+        session = requests.Session()
+        session.headers.update(_wire.auth_headers(settings.token))
+        session.verify = settings.verify
+        session.proxies.update(dict(settings.proxies))
+        return session
+
+    def _send(self, request: ApiRequest, reconcile: Callable[[], T | None] | None = None) -> Any:
+        """Send with the shared retry rule; a create is re-sent only after ``reconcile`` finds nothing."""
+        started = time.monotonic()
+        attempt = 1
+        while True:
+            try:
+                return self._send_once(request)
+            except DataRobotApiError as error:
+                step = _wire.plan_retry(
+                    self.retry_policy,
+                    request,
+                    error,
+                    attempt,
+                    time.monotonic() - started,
+                    reconcile is not None,
+                )
+                if step is None:
+                    raise
+                self.log.warning("%s; retrying in %.1f s (attempt %d)", error, step.delay, attempt + 1)
+                time.sleep(step.delay)
+                if step.reconcile and reconcile is not None and (found := reconcile()) is not None:
+                    return found
+                attempt += 1
+
+    def _send_once(self, request: ApiRequest) -> Any:
+        settings = self.settings
+        started = time.perf_counter()
+        try:
+            response = self._session.request(
+                request.method,
+                settings.url(request.path),
+                params=dict(request.params) or None,
+                json=request.json,
+                files=request.multipart(),
+                timeout=request.timeout or settings.timeout,
+            )
+        except requests.exceptions.SSLError as err:
+            _log_request(self.log, request, "TLS error", started)
+            raise DataRobotApiError(
+                f"DataRobot pipelines API: {request.describe()}: TLS verification failed ({err}); "
+                "set the connection's 'verify' extra to a CA bundle path, or false.",
+                method=request.method,
+                path=request.path,
+            ) from None
+        except requests.exceptions.RequestException as err:
+            _log_request(self.log, request, type(err).__name__, started)
+            raise _connection_error(request, settings, err, connected=_requests_connected(err)) from None
+        _log_request(self.log, request, response.status_code, started)
+        return _wire.interpret_response(
+            request, response.status_code, response.headers, response.content, settings.token
+        )
+
+    # --- pagination ---------------------------------------------------------------------------
+    def iterate(
+        self, list_method: Callable[..., Any], *args: Any, page_size: int = 100, **kwargs: Any
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a list endpoint, page by page: ``hook.iterate(hook.list_runs, pipeline_id, 3)``."""
+        offset = 0
+        while True:
+            page = list_method(*args, offset=offset, limit=page_size, **kwargs)
+            items, more = _wire.page_items(ApiRequest("GET", getattr(list_method, "__name__", "list")), page)
+            yield from items
+            if not more:
+                return
+            offset += len(items)
+
+    # --- connection test ----------------------------------------------------------------------
+    def test_connection(self) -> tuple[bool, str]:
+        """One cheap authenticated call that tells a bad token from an unreachable or foreign host."""
+        configured_policy, self.retry_policy = self.retry_policy, RetryPolicy(max_attempts=1)
+        try:
+            page = self.list_pipelines(limit=1)
+            _wire.page_items(ApiRequest("GET", "/pipelines"), page)
+        except DataRobotConfigError as err:
+            return False, str(err)
+        except ApiAuthError as err:
+            return False, f"The API token was refused (HTTP {err.status}): {err.detail}"
+        except ApiConnectionError as err:
+            return False, f"Cannot reach {self.settings.api_url}: {err}"
+        except (ApiNotFoundError, ApiResponseError) as err:
+            return False, f"{self.settings.api_url} does not look like a DataRobot pipelines API: {err}"
+        except DataRobotApiError as err:
+            return False, str(err)
+        finally:
+            self.retry_policy = configured_policy
+        return True, f"Connected to the DataRobot pipelines API at {self.settings.api_url}."
+
+    # --- run orchestration helpers used by operators, sensor and trigger ------------------------
+    def run_url(self, pipeline_id: str, run_id: str) -> str:
+        return self.settings.run_url(pipeline_id, run_id)
+
+    def resolve_version(self, pipeline_id: str, version: int | str) -> int | None:
+        """The version number to run (``"latest"`` = newest locked one), or None for ``"draft"``.
+
+        Fails with a message a DAG author can act on when the pipeline or version is missing or unlocked.
+        """
+        try:
+            pipeline = self.get_pipeline(pipeline_id)
+        except ApiNotFoundError:
+            raise DataRobotConfigError(
+                f"Pipeline {pipeline_id!r} does not exist (or is not visible to this token)."
+            ) from None
+        label = f"Pipeline {pipeline_id!r} ({pipeline.get('name', 'unnamed')})"
+        if version == DRAFT:
+            if pipeline["mode"] != PipelineMode.DRAFT:
+                raise DataRobotConfigError(
+                    f"{label} is locked; it has no draft to run. Pass a version number or 'latest'."
+                )
+            return None
+        if pipeline["mode"] != PipelineMode.LOCKED:
+            raise DataRobotConfigError(
+                f"{label} is a draft, not locked: lock it first (PATCH /pipelines/{{id}}/mode, "
+                "`dr pipeline lock`), or pass version='draft' to run the draft on purpose."
+            )
+        numbers = sorted(v["version"] for v in pipeline.get("versions") or [] if isinstance(v.get("version"), int))
+        if version == LATEST:
+            if not numbers:
+                raise DataRobotConfigError(f"{label} is locked but lists no versions.")
+            latest: int = numbers[-1]
+            return latest
+        if isinstance(version, bool) or not isinstance(version, int) or version not in numbers:
+            raise DataRobotConfigError(
+                f"{label} has no version {version!r}; its versions are {numbers or 'none'} (or pass 'latest')."
+            )
+        return version
+
+    def create_run_exactly_once(
+        self,
+        pipeline_id: str,
+        input_id: str,
+        version: int | None,
+        image_id: str | None = None,
+        known_run_ids: Collection[str] | None = None,
+    ) -> dict[str, Any]:
+        """Create a run; if the answer is lost, adopt the run that attempt created instead of making another.
+
+        ``known_run_ids`` are the runs of ``input_id`` that existed before: pass an empty set for an input
+        created just now; None makes the hook list them first.
+        """
+        if known_run_ids is None:
+            known_run_ids = {run["id"] for run in self.runs_of_input(pipeline_id, version, input_id)}
+        known = frozenset(known_run_ids)
+
+        def adopt_lost_run() -> dict[str, Any] | None:
+            created = [r for r in self.runs_of_input(pipeline_id, version, input_id) if r["id"] not in known]
+            if created:
+                self.log.warning("Run create answer was lost; adopting run %s it created.", created[0]["id"])
+                return created[0]
+            return None
+
+        request_builder = _CaptureRequest()
+        request_builder.create_run(pipeline_id, input_id, version, image_id)
+        run: dict[str, Any] = self._send(request_builder.request, reconcile=adopt_lost_run)
+        return run
+
+    def runs_of_input(self, pipeline_id: str, version: int | None, input_id: str) -> list[dict[str, Any]]:
+        return [r for r in self.iterate(self.list_runs, pipeline_id, version) if r.get("inputId") == input_id]
+
+    def find_input_with_payload(
+        self, pipeline_id: str, version: int | None, payload: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """An existing input with exactly this payload: running it is the same as running a fresh copy."""
+        return next(
+            (i for i in self.iterate(self.list_inputs, pipeline_id, version) if i.get("payload") == payload),
+            None,
+        )
+
+    def create_input_exactly_once(
+        self, pipeline_id: str, payload: dict[str, Any], version: int | None
+    ) -> tuple[dict[str, Any], bool]:
+        """Create an input; returns it and whether it is certainly new (then no earlier run can use it)."""
+        adopted: list[dict[str, Any]] = []
+
+        def adopt_lost_input() -> dict[str, Any] | None:
+            found = self.find_input_with_payload(pipeline_id, version, payload)
+            if found is not None:
+                self.log.warning("Input create answer was lost; using input %s with the same payload.", found["id"])
+                adopted.append(found)
+            return found
+
+        request_builder = _CaptureRequest()
+        request_builder.create_input(pipeline_id, payload, version)
+        created: dict[str, Any] = self._send(request_builder.request, reconcile=adopt_lost_input)
+        return created, not adopted
+
+    def find_active_run(self, pipeline_id: str, version: int | None, input_id: str) -> dict[str, Any] | None:
+        """The newest run of this input that is not yet terminal (runs are listed newest first)."""
+        active = [
+            r
+            for r in self.runs_of_input(pipeline_id, version, input_id)
+            if r.get("status") not in TERMINAL_RUN_STATUSES
+        ]
+        return max(active, key=lambda r: str(r.get("createdAt", "")), default=None)
+
+    def wait_for_run(
+        self,
+        pipeline_id: str,
+        run_id: str,
+        version: int | None,
+        *,
+        poll_interval: float,
+        max_poll_interval: float,
+        started_at: float,
+        deadline: float | None = None,
+    ) -> str:
+        """Poll the status endpoint until the run is terminal (or unknown); returns that status.
+
+        At ``deadline`` (wall clock) the run is cancelled and :class:`PipelineRunTimeoutError` raised.
+        """
+        while True:
+            status: str = self.get_run_status(pipeline_id, run_id, version)["status"]
+            if status in TERMINAL_RUN_STATUSES or status not in KNOWN_RUN_STATUSES:
+                return status
+            now = time.time()
+            if deadline is not None and now >= deadline:
+                self.cancel_run_if_active(pipeline_id, run_id, version)
+                raise PipelineRunTimeoutError(
+                    f"Pipeline run {run_id} was still {status} at its timeout and has been cancelled.",
+                    pipeline_id=pipeline_id,
+                    run_id=run_id,
+                    status=status,
+                )
+            until_deadline = None if deadline is None else deadline - now
+            time.sleep(next_poll_delay(poll_interval, max_poll_interval, now - started_at, until_deadline))
+
+    def cancel_run_if_active(self, pipeline_id: str, run_id: str, version: int | None) -> bool:
+        """Cancel a run; a run already terminal or gone is logged, not an error. True if this call cancelled it."""
+        try:
+            self.cancel_run(pipeline_id, run_id, version)
+        except (ApiConflictError, ApiNotFoundError) as err:
+            self.log.info("Run %s not cancelled: %s", run_id, err.detail)
+            return False
+        self.log.info("Cancelled pipeline run %s.", run_id)
+        return True
+
+    def describe_run_failure(
+        self, pipeline_id: str, run_id: str, version: int | None, status: str, log_lines: int = 20
+    ) -> str:
+        """What a person needs in the task log: the status, the failing tasks, their errors and log tails.
+
+        Best effort: a diagnostic call that fails is mentioned, never allowed to hide the run's failure.
+        """
+        lines = [f"Pipeline run {run_id} of pipeline {pipeline_id} ended {status}."]
+        try:
+            run = self.get_run(pipeline_id, run_id, version)
+            if run.get("errorDetail"):
+                lines.append(f"Run error: {run['errorDetail']}")
+            executions = self.list_task_executions(pipeline_id, run_id)
+        except DataRobotApiError as err:
+            lines.append(f"(Could not fetch the run's details: {err})")
+            return "\n".join(lines)
+        for task in executions if isinstance(executions, list) else []:
+            if task.get("status") in FAILED_TASK_STATUSES:
+                lines.append(
+                    f"Task {task.get('name')!r} {task['status']}: {task.get('errorDetail') or 'no error detail'}"
+                )
+                lines.extend(self._task_log_tail(pipeline_id, run_id, task, log_lines))
+        return "\n".join(lines)
+
+    def _task_log_tail(self, pipeline_id: str, run_id: str, task: dict[str, Any], log_lines: int) -> list[str]:
+        task_id, node_id = task.get("taskId"), task.get("nodeId")
+        if not isinstance(task_id, int):
+            return []
+        try:
+            text = self.get_task_execution_logs(pipeline_id, run_id, task_id, tail_lines=log_lines, node_id=node_id)[
+                "logs"
+            ]
+        except DataRobotApiError:
+            try:
+                content = self.get_task_execution_durable_logs(pipeline_id, run_id, task_id, "stderr", node_id=node_id)
+                text = content["content"]
+            except DataRobotApiError as err:
+                return [f"  (no logs available: {err})"]
+        tail = str(text).splitlines()[-log_lines:]
+        return [f"  last {len(tail)} log line(s):", *(f"    {line}" for line in tail)]
+
+    # --- async ----------------------------------------------------------------------------------
+    async def aget_client(self) -> DataRobotPipelinesAsyncClient:
+        """An async client whose HTTP pool is shared with every trigger on this event loop and connection."""
+        settings = await self.aget_settings()
+        return DataRobotPipelinesAsyncClient(settings, _pooled_http_client(settings), self.retry_policy)
+
+
+class _CaptureRequest(PipelinesApi[None]):
+    """Builds an endpoint's :class:`ApiRequest` without sending it (for sends that need a reconcile step)."""
+
+    request: ApiRequest
+
+    def _send(self, request: ApiRequest) -> None:
+        self.request = request
+
+
+class DataRobotPipelinesAsyncClient(PipelinesApi[Awaitable[Any]]):
+    """Every endpoint as a coroutine, for triggers: never blocks the event loop."""
+
+    def __init__(self, settings: ConnectionSettings, http: httpx.AsyncClient, retry_policy: RetryPolicy) -> None:
+        self.settings = settings
+        self._http = http
+        self.retry_policy = retry_policy
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(api_url={self.settings.api_url!r})"
+
+    async def _send(self, request: ApiRequest) -> Any:
+        started = time.monotonic()
+        attempt = 1
+        while True:
+            try:
+                return await self._send_once(request)
+            except DataRobotApiError as error:
+                step = _wire.plan_retry(self.retry_policy, request, error, attempt, time.monotonic() - started, False)
+                if step is None:
+                    raise
+                log.warning("%s; retrying in %.1f s (attempt %d)", error, step.delay, attempt + 1)
+                await asyncio.sleep(step.delay)
+                attempt += 1
+
+    async def _send_once(self, request: ApiRequest) -> Any:
+        import httpx
+
+        settings = self.settings
+        started = time.perf_counter()
+        try:
+            response = await self._http.request(
+                request.method,
+                settings.url(request.path),
+                params=dict(request.params) or None,
+                json=request.json,
+                files=request.multipart(),
+                headers=_wire.auth_headers(settings.token),
+                timeout=request.timeout or settings.timeout,
+            )
+        except httpx.TransportError as err:
+            _log_request(log, request, type(err).__name__, started)
+            connected = not isinstance(err, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+            raise _connection_error(request, settings, err, connected=connected) from None
+        _log_request(log, request, response.status_code, started)
+        return _wire.interpret_response(
+            request, response.status_code, response.headers, response.content, settings.token
+        )
+
+    async def cancel_run_if_active(self, pipeline_id: str, run_id: str, version: int | None) -> bool:
+        try:
+            await self.cancel_run(pipeline_id, run_id, version)
+        except (ApiConflictError, ApiNotFoundError) as err:
+            log.info("Run %s not cancelled: %s", run_id, err.detail)
+            return False
+        log.info("Cancelled pipeline run %s.", run_id)
+        return True
+
+
+def _connection_error(
+    request: ApiRequest, settings: ConnectionSettings, err: Exception, connected: bool
+) -> ApiConnectionError:
+    what = "lost the connection or timed out after sending" if connected else "could not connect"
+    message = f"DataRobot pipelines API: {request.describe()} at {settings.api_url} {what}: {type(err).__name__}: {err}"
+    return ApiConnectionError(
+        _wire.scrub(message, settings.token), method=request.method, path=request.path, connected=connected
+    )
+
+
+def _requests_connected(err: requests.exceptions.RequestException) -> bool:
+    """Whether the request may have reached the server (requests wraps urllib3's connect failures)."""
+    if isinstance(err, requests.exceptions.ConnectTimeout):
+        return False
+    if isinstance(err, requests.exceptions.ConnectionError):
+        from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+        reason = err.args[0].reason if err.args and isinstance(err.args[0], MaxRetryError) else None
+        return not isinstance(reason, NewConnectionError)
+    return True
+
+
+_HTTP_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ConnectionSettings, httpx.AsyncClient]] = (
+    weakref.WeakKeyDictionary()
+)
+#: Connections kept open per API per triggerer process; polls beyond that wait for a free one.
+POOL_CONNECTIONS = 64
+
+
+def _pooled_http_client(settings: ConnectionSettings) -> httpx.AsyncClient:
+    """One ``httpx.AsyncClient`` per event loop and connection settings, shared by all triggers on them."""
+    import httpx
+
+    clients = _HTTP_POOLS.setdefault(asyncio.get_running_loop(), {})
+    client = clients.get(settings)
+    if client is None or client.is_closed:
+        mounts = {
+            f"{scheme}://": httpx.AsyncHTTPTransport(proxy=url, verify=_httpx_verify(settings))
+            for scheme, url in settings.proxies
+        }
+        client = httpx.AsyncClient(
+            verify=_httpx_verify(settings),
+            mounts=mounts or None,
+            limits=httpx.Limits(max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS),
+            timeout=httpx.Timeout(settings.timeout, pool=None),
+        )
+        clients[settings] = client
+    return client
+
+
+def _httpx_verify(settings: ConnectionSettings) -> Any:
+    if isinstance(settings.verify, str):
+        import ssl
+
+        return ssl.create_default_context(cafile=settings.verify)
+    return settings.verify
