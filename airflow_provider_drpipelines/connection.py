@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from airflow_provider_drpipelines.exceptions import DataRobotConfigError
+
+def _config_error(message: str) -> Exception:
+    # Imported on use: exceptions imports airflow, whose provider discovery imports this module through
+    # get_provider_info, so a top-level import fails when this module (or exceptions) is imported first.
+    from airflow_provider_drpipelines.exceptions import DataRobotConfigError
+
+    return DataRobotConfigError(message)
 
 CONN_TYPE: Final = "datarobot_pipelines"
 DEFAULT_CONN_ID: Final = "datarobot_pipelines_default"
@@ -82,7 +88,7 @@ class ConnectionSettings:
         cls, conn_id: str, host: str | None, password: str | None, port: int | None, extra: dict[str, Any]
     ) -> ConnectionSettings:
         if not password:
-            raise DataRobotConfigError(
+            raise _config_error(
                 f"Connection {conn_id!r} has no API token: put the DataRobot API token in its password field."
             )
         base_url = normalise_endpoint(host or DEFAULT_ENDPOINT, port, conn_id)
@@ -113,7 +119,7 @@ def normalise_endpoint(endpoint: str, port: int | None, conn_id: str) -> str:
         raw = "https://" + raw
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname or " " in raw:
-        raise DataRobotConfigError(
+        raise _config_error(
             f"Connection {conn_id!r}: endpoint {endpoint!r} is not an http(s) URL "
             f"(expected something like {DEFAULT_ENDPOINT})."
         )
@@ -141,7 +147,7 @@ def _parse_verify(value: Any, conn_id: str) -> bool | str:
     if text.lower() in ("false", "0", "no", "off"):
         return False
     if not os.path.isfile(text):
-        raise DataRobotConfigError(
+        raise _config_error(
             f"Connection {conn_id!r}: extra 'verify' is {text!r}, which is neither true/false "
             "nor the path of an existing CA bundle file."
         )
@@ -156,7 +162,7 @@ def _parse_timeout(value: Any, conn_id: str) -> float:
     except (TypeError, ValueError):
         timeout = -1.0
     if timeout <= 0:
-        raise DataRobotConfigError(
+        raise _config_error(
             f"Connection {conn_id!r}: extra 'timeout' must be a positive number of seconds, got {value!r}."
         )
     return timeout
@@ -171,7 +177,7 @@ def _parse_proxies(value: Any, conn_id: str) -> tuple[tuple[str, str], ...]:
         except ValueError:
             value = None
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise DataRobotConfigError(
+        raise _config_error(
             f"Connection {conn_id!r}: extra 'proxies' must be a JSON object of scheme -> proxy URL, "
             'e.g. {"https": "http://proxy:3128"}.'
         )
