@@ -1,0 +1,50 @@
+"""Shared test setup: an isolated Airflow home, configured before anything imports airflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_TESTS_DIR = Path(__file__).resolve().parent
+_DAGS_DIR = _TESTS_DIR / "dags"
+_DAGS_DIR.mkdir(exist_ok=True)
+
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="drpipelines-airflow-home-"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(_DAGS_DIR))
+
+CONN_TYPE = "datarobot_pipelines"
+DEFAULT_CONN_ID = "datarobot_pipelines_default"
+
+
+@pytest.fixture
+def conn_env(monkeypatch: pytest.MonkeyPatch):
+    """Factory defining a ``datarobot_pipelines`` connection through ``AIRFLOW_CONN_<ID>`` (JSON); returns the id."""
+
+    def define(
+        conn_id: str = DEFAULT_CONN_ID,
+        *,
+        host: str | None = "https://app.datarobot.com",
+        password: str | None = "test-token-0123456789",
+        port: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> str:
+        conn: dict[str, Any] = {"conn_type": CONN_TYPE}
+        if host is not None:
+            conn["host"] = host
+        if password is not None:
+            conn["password"] = password
+        if port is not None:
+            conn["port"] = port
+        if extra:
+            conn["extra"] = extra
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+        return conn_id
+
+    return define
