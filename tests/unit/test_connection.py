@@ -56,7 +56,7 @@ def test_bad_endpoint_is_a_config_error(host):
 
 @pytest.mark.parametrize("password", [None, ""])
 def test_missing_token_is_a_config_error(password):
-    with pytest.raises(DataRobotConfigError, match="'my_conn' has no API token.*password field"):
+    with pytest.raises(DataRobotConfigError, match=r"'my_conn' has no API token.*password field"):
         ConnectionSettings.from_connection("my_conn", "https://app.datarobot.com", password, None, {})
 
 
@@ -94,11 +94,13 @@ def test_verify_extra_ca_bundle_path(tmp_path):
 
 def test_verify_extra_missing_path(tmp_path):
     missing = str(tmp_path / "nope.pem")
-    with pytest.raises(DataRobotConfigError, match="'verify'.*neither true/false nor the path of an existing CA"):
+    with pytest.raises(DataRobotConfigError, match=r"'verify'.*neither true/false nor the path of an existing CA"):
         settings(verify=missing)
 
 
-@pytest.mark.parametrize(("value", "expected"), [("12.5", 12.5), (7, 7.0), ("60", 60.0), (None, DEFAULT_TIMEOUT_SECONDS)])
+@pytest.mark.parametrize(
+    ("value", "expected"), [("12.5", 12.5), (7, 7.0), ("60", 60.0), (None, DEFAULT_TIMEOUT_SECONDS)]
+)
 def test_timeout_extra(value, expected):
     assert settings(timeout=value).timeout == expected
 
@@ -224,7 +226,11 @@ def test_hook_settings_missing_token(conn_env):
     ("uri", "api_url", "timeout"),
     [
         # The endpoint URL percent-encoded as the URI's host: the form that keeps scheme, port and path.
-        ("datarobot-pipelines://:TOKEN-0123456789@https%3A%2F%2Fapp.datarobot.com", "https://app.datarobot.com/api/v2", 30),
+        (
+            "datarobot-pipelines://:TOKEN-0123456789@https%3A%2F%2Fapp.datarobot.com",
+            "https://app.datarobot.com/api/v2",
+            30,
+        ),
         (
             "datarobot-pipelines://:TOKEN-0123456789@http%3A%2F%2F127.0.0.1%3A8100%2Fapi%2Fv2?timeout=5",
             "http://127.0.0.1:8100/api/v2",
