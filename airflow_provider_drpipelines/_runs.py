@@ -1,0 +1,50 @@
+"""What a finished wait means for the task: one rule for the run operator and the sensor."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_drpipelines.exceptions import (
+    DataRobotPipelinesError,
+    PipelineRunError,
+    PipelineRunErroredError,
+)
+from airflow_provider_drpipelines.statuses import (
+    KNOWN_RUN_STATUSES,
+    SUCCESS_RUN_STATUSES,
+    TERMINAL_RUN_STATUSES,
+    RunStatus,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
+
+_EVENT_KEYS = ("status", "run_id", "pipeline_id", "message")
+
+
+def validate_event(event: Any) -> dict[str, Any]:
+    """Fail closed on a missing or malformed trigger event (a lost payload, or triggerer/worker version skew)."""
+    if not isinstance(event, dict) or any(key not in event for key in _EVENT_KEYS):
+        raise DataRobotPipelinesError(f"Invalid event from DataRobotPipelineRunTrigger: {event!r}")
+    status = event["status"]
+    if not isinstance(status, str) or not status:
+        raise DataRobotPipelinesError(f"Trigger event without a status: {event!r}")
+    return event
+
+
+def ends_wait(status: str) -> bool:
+    """A status ends the wait when it is terminal, or one we do not know (never treated as success)."""
+    return status in TERMINAL_RUN_STATUSES or status not in KNOWN_RUN_STATUSES
+
+
+def raise_unless_completed(
+    hook: DataRobotPipelinesHook, pipeline_id: str, run_id: str, version: int | None, status: str
+) -> None:
+    """COMPLETED returns; any other end raises with the failing tasks, their errors and log tails."""
+    if status in SUCCESS_RUN_STATUSES:
+        return
+    description = hook.describe_run_failure(pipeline_id, run_id, version, status)
+    if status not in KNOWN_RUN_STATUSES:
+        description = f"Pipeline run {run_id} reported a status this provider does not know: {status!r}.\n{description}"
+    error_class = PipelineRunErroredError if status == RunStatus.ERRORED else PipelineRunError
+    raise error_class(description, pipeline_id=pipeline_id, run_id=run_id, status=status)

@@ -1,0 +1,249 @@
+"""``DataRobotPipelineRunTrigger``: waits for a run in the triggerer, holding no worker slot.
+
+It polls only the lightweight status endpoint, through an HTTP pool shared by every trigger of the same
+connection in the triggerer process. It never blocks the event loop, carries no secret in ``serialize()``,
+and cancels the run exactly when the task was killed by a person — never on a triggerer restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_3_PLUS
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_drpipelines._polling import next_poll_delay
+from airflow_provider_drpipelines.connection import DEFAULT_CONN_ID
+from airflow_provider_drpipelines.exceptions import DataRobotApiError
+from airflow_provider_drpipelines.statuses import KNOWN_RUN_STATUSES, TERMINAL_RUN_STATUSES
+
+#: Event statuses besides the run's own: the wait ran out, or the run could not be followed.
+EVENT_TIMEOUT = "timeout"
+EVENT_ERROR = "error"
+
+#: The message the Airflow >= 3.3 triggerer cancels a trigger with when a person acts on its task.
+USER_ACTION_CANCEL_MSG = "__airflow_user_action__"
+_DEFERRED = "deferred"
+
+
+class DataRobotPipelineRunTrigger(BaseTrigger):
+    """Yield one event ``{status, run_id, pipeline_id, version, message}`` once the run is terminal.
+
+    :param run_started_at: wall-clock time the run was created or adopted; adaptive polling grows with age.
+    :param end_time: wall-clock deadline of the operator's ``timeout``.
+    :param execution_deadline: wall-clock deadline from the task's ``execution_timeout``.
+    :param cancel_on_timeout: cancel the run when a deadline passes (the sensor, which does not own it, doesn't).
+    :param cancel_on_kill: cancel the run when a person kills the deferred task (mark failed/success, clear).
+    :param max_consecutive_errors: transient poll failures (network, 429, 5xx) tolerated in a row.
+    :param dag_id, task_id, dag_run_id, map_index, try_number: the deferred task instance, to tell a kill
+        from a triggerer restart on Airflow < 3.3 (``task_instance`` is not set under ``dag.test()``).
+    """
+
+    def __init__(
+        self,
+        *,
+        pipeline_id: str,
+        run_id: str,
+        version: int | None,
+        conn_id: str = DEFAULT_CONN_ID,
+        poll_interval: float = 10.0,
+        max_poll_interval: float = 300.0,
+        run_started_at: float | None = None,
+        end_time: float | None = None,
+        execution_deadline: float | None = None,
+        cancel_on_timeout: bool = True,
+        cancel_on_kill: bool = True,
+        max_consecutive_errors: int = 10,
+        dag_id: str | None = None,
+        task_id: str | None = None,
+        dag_run_id: str | None = None,
+        map_index: int = -1,
+        try_number: int | None = None,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.pipeline_id = pipeline_id
+        self.run_id = run_id
+        self.version = version
+        self.conn_id = conn_id
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+        self.run_started_at = time.time() if run_started_at is None else run_started_at
+        self.end_time = end_time
+        self.execution_deadline = execution_deadline
+        self.cancel_on_timeout = cancel_on_timeout
+        self.cancel_on_kill = cancel_on_kill
+        self.max_consecutive_errors = max_consecutive_errors
+        self.dag_id = dag_id
+        self.task_id = task_id
+        self.dag_run_id = dag_run_id
+        self.map_index = map_index
+        self.try_number = try_number
+        self._cancel_sent = False
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "pipeline_id": self.pipeline_id,
+                "run_id": self.run_id,
+                "version": self.version,
+                "conn_id": self.conn_id,
+                "poll_interval": self.poll_interval,
+                "max_poll_interval": self.max_poll_interval,
+                "run_started_at": self.run_started_at,
+                "end_time": self.end_time,
+                "execution_deadline": self.execution_deadline,
+                "cancel_on_timeout": self.cancel_on_timeout,
+                "cancel_on_kill": self.cancel_on_kill,
+                "max_consecutive_errors": self.max_consecutive_errors,
+                "dag_id": self.dag_id,
+                "task_id": self.task_id,
+                "dag_run_id": self.dag_run_id,
+                "map_index": self.map_index,
+                "try_number": self.try_number,
+            },
+        )
+
+    # --- the wait ------------------------------------------------------------------------------
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            event = await self._wait()
+        except asyncio.CancelledError as cancel:
+            await self._cancel_if_killed_before_3_3(cancel)
+            raise
+        yield TriggerEvent(event)  # type: ignore[no-untyped-call]
+
+    async def _wait(self) -> dict[str, Any]:
+        from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
+
+        try:
+            poller = await DataRobotPipelinesHook(self.conn_id, retry_limit=1).aget_client()
+        except Exception as err:  # a bad connection must become an event, not a crashed trigger
+            return self._event(EVENT_ERROR, f"Cannot use connection {self.conn_id!r}: {err}")
+        errors = 0
+        while True:
+            delay = next_poll_delay(self.poll_interval, self.max_poll_interval, time.time() - self.run_started_at)
+            try:
+                status = (await poller.get_run_status(self.pipeline_id, self.run_id, self.version))["status"]
+                errors = 0
+            except DataRobotApiError as err:
+                errors += 1
+                if not err.retryable or errors > self.max_consecutive_errors:
+                    return self._event(EVENT_ERROR, f"Stopped following run {self.run_id}: {err}")
+                self.log.warning("Status poll failed (%d in a row), will retry: %s", errors, err)
+                status, delay = "", err.retry_after if err.retry_after is not None else delay
+            if status in TERMINAL_RUN_STATUSES or (status and status not in KNOWN_RUN_STATUSES):
+                return self._event(status, f"Pipeline run {self.run_id} is {status}.")
+            if expired := self._expired_deadline():
+                return await self._time_out(status, expired)
+            await asyncio.sleep(min(delay, self._seconds_to_deadline()))
+
+    def _deadlines(self) -> list[tuple[float, str]]:
+        return [
+            (when, why)
+            for when, why in (
+                (self.end_time, "the operator's timeout"),
+                (self.execution_deadline, "the task's execution_timeout"),
+            )
+            if when is not None
+        ]
+
+    def _expired_deadline(self) -> str | None:
+        now = time.time()
+        return next((why for when, why in self._deadlines() if now >= when), None)
+
+    def _seconds_to_deadline(self) -> float:
+        now = time.time()
+        return min((max(when - now, 0.0) for when, _ in self._deadlines()), default=float("inf"))
+
+    async def _time_out(self, status: str, why: str) -> dict[str, Any]:
+        cancelled = self.cancel_on_timeout and await self._cancel_run(f"{why} passed")
+        action = "cancelled it" if cancelled else "left it running"
+        message = f"Pipeline run {self.run_id} was still {status or 'not terminal'} when {why} passed; {action}."
+        return self._event(EVENT_TIMEOUT, message)
+
+    def _event(self, status: str, message: str) -> dict[str, Any]:
+        return {
+            "status": status,
+            "run_id": self.run_id,
+            "pipeline_id": self.pipeline_id,
+            "version": self.version,
+            "message": message,
+        }
+
+    # --- cancellation --------------------------------------------------------------------------
+    async def on_kill(self) -> None:
+        """Airflow >= 3.3 calls this only when a person acts on the deferred task."""
+        if self.cancel_on_kill:
+            await self._cancel_run("the deferred task was killed")
+
+    async def _cancel_if_killed_before_3_3(self, cancel: asyncio.CancelledError) -> None:
+        """Airflow < 3.3 has no ``on_kill``: cancel only if the task is no longer deferred.
+
+        A cancellation carrying the user-action message is handled by ``on_kill``; on 3.3+ any other
+        cancellation is a restart, a move to another triggerer or a trigger timeout, which keep the run.
+        """
+        user_action = bool(cancel.args) and cancel.args[0] == USER_ACTION_CANCEL_MSG
+        if user_action or AIRFLOW_V_3_3_PLUS or not self.cancel_on_kill:
+            return
+        try:
+            still_ours = await self._task_still_deferred_on_this_try()
+        except Exception as err:  # unknown state: keeping a run beats killing a healthy one
+            self.log.warning("Could not read the task's state, leaving run %s alone: %s", self.run_id, err)
+            return
+        if not still_ours:
+            await self._cancel_run("the deferred task was killed")
+
+    async def _task_still_deferred_on_this_try(self) -> bool:
+        from asgiref.sync import sync_to_async
+
+        if not (self.dag_id and self.task_id and self.dag_run_id):
+            raise ValueError("the trigger does not know its task instance")
+        state, try_number = await sync_to_async(_read_task_instance)(
+            self.dag_id, self.task_id, self.dag_run_id, self.map_index
+        )
+        same_try = self.try_number is None or try_number is None or try_number == self.try_number
+        return state == _DEFERRED and same_try
+
+    async def _cancel_run(self, why: str) -> bool:
+        """Cancel at most once per trigger; failures are logged, the caller decides what to tell the task."""
+        if self._cancel_sent:
+            return False
+        self._cancel_sent = True
+        from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
+
+        self.log.info("Cancelling pipeline run %s: %s.", self.run_id, why)
+        try:
+            client = await DataRobotPipelinesHook(self.conn_id).aget_client()
+            return await client.cancel_run_if_active(self.pipeline_id, self.run_id, self.version)
+        except Exception as err:
+            self.log.error("Could not cancel pipeline run %s: %s", self.run_id, err)
+            return False
+
+
+def _read_task_instance(dag_id: str, task_id: str, dag_run_id: str, map_index: int) -> tuple[str | None, int | None]:
+    """The task instance's current state (and try number where known), read synchronously.
+
+    Airflow 3.0-3.2 asks the API server through the triggerer's supervisor; Airflow 2 reads the database.
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+        states = RuntimeTaskInstance.get_task_states(
+            dag_id=dag_id, map_index=map_index, task_ids=[task_id], run_ids=[dag_run_id]
+        )
+        key = task_id if map_index < 0 else f"{task_id}_{map_index}"
+        return states.get(dag_run_id, {}).get(key), None
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        ti = (
+            session.query(TaskInstance)
+            .filter_by(dag_id=dag_id, task_id=task_id, run_id=dag_run_id, map_index=map_index)
+            .one_or_none()
+        )
+        return (None, None) if ti is None else (ti.state, ti.try_number)
