@@ -30,6 +30,9 @@ def require_id(value: Any, what: str) -> str:
 
 def _segment(value: str, what: str) -> str:
     """Percent-encode one path segment, so an id like ``../x`` cannot reach another endpoint."""
+    if value in (".", ".."):
+        # quote() keeps dots, and HTTP clients resolve dot segments: ``inputs/..`` would name the pipeline.
+        raise DataRobotConfigError(f"{what} {value!r} is not a valid id.")
     return quote(require_id(value, what), safe="")
 
 
