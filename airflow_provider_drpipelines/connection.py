@@ -20,6 +20,7 @@ def _config_error(message: str) -> Exception:
 
     return DataRobotConfigError(message)
 
+
 CONN_TYPE: Final = "datarobot_pipelines"
 DEFAULT_CONN_ID: Final = "datarobot_pipelines_default"
 HOOK_NAME: Final = "DataRobot Pipelines"
