@@ -143,7 +143,7 @@ def page(
     }
 
 
-def scope_version(request: Request) -> int | None:
+async def scope_version(request: Request) -> int | None:
     """The locked-scope version number from the path, None on the draft path."""
     return version_number(request.path_params.get("version"))
 
@@ -245,7 +245,7 @@ def _api_routes(store: Store) -> APIRouter:
     route = Routes(router)
 
     @route("GET", "/version")
-    def api_version() -> JSONObject:
+    async def api_version() -> JSONObject:
         return API_VERSION
 
     for add_routes in (_image_routes, _pipeline_routes, _input_and_run_routes, _execution_routes, _schedule_routes):
@@ -257,34 +257,34 @@ def _image_routes(route: Routes, store: Store) -> None:
     now = store.clock
 
     @route("POST", "/pipelines/images", status=201)
-    def create_image(body: ImageBody) -> JSONObject:
+    async def create_image(body: ImageBody) -> JSONObject:
         return views.image(store.create_image(body.name, body.description, body.definition()), now())
 
     @route("GET", "/pipelines/images")
-    def list_images(request: Request, offset: Offset = 0, limit: Limit = 100) -> JSONObject:
+    async def list_images(request: Request, offset: Offset = 0, limit: Limit = 100) -> JSONObject:
         moment = now()
         return page(request, store.list_images(), offset, limit, lambda i: views.image_summary(i, moment))
 
     @route("GET", "/pipelines/images/{iid}")
-    def get_image(iid: str) -> JSONObject:
+    async def get_image(iid: str) -> JSONObject:
         return views.image(store.image(iid), now())
 
     @route("PATCH", "/pipelines/images/{iid}")
-    def replace_image(iid: str, body: ImageBody) -> JSONObject:
+    async def replace_image(iid: str, body: ImageBody) -> JSONObject:
         return views.image(store.replace_image(iid, body.definition()), now())
 
     @route("DELETE", "/pipelines/images/{iid}", status=204)
-    def delete_image(iid: str) -> Response:
+    async def delete_image(iid: str) -> Response:
         store.delete_image(iid, None)
         return NO_CONTENT
 
     @route("DELETE", "/pipelines/images/{iid}/versions/{number}", status=204)
-    def delete_image_version(iid: str, number: int) -> Response:
+    async def delete_image_version(iid: str, number: int) -> Response:
         store.delete_image(iid, number)
         return NO_CONTENT
 
     @route("GET", "/pipelines/images/{iid}/versions/{number}/logs")
-    def image_logs(iid: str, number: int) -> JSONObject:
+    async def image_logs(iid: str, number: int) -> JSONObject:
         item = store.image_version(iid, number)
         if item.status(now()) not in (ImageStatus.READY, ImageStatus.ERROR):
             raise conflict(f"Version {number} of image {iid} is still building; logs are available once READY")
@@ -310,7 +310,7 @@ def _pipeline_routes(route: Routes, store: Store) -> None:
         )
 
     @route("GET", "/pipelines")
-    def list_pipelines(
+    async def list_pipelines(
         request: Request,
         offset: Offset = 0,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -320,7 +320,7 @@ def _pipeline_routes(route: Routes, store: Store) -> None:
         return page(request, store.list_pipelines(mode, search), offset, limit, views.pipeline_item)
 
     @route("GET", "/pipelines/{pid}")
-    def get_pipeline(pid: str) -> JSONObject:
+    async def get_pipeline(pid: str) -> JSONObject:
         item = store.pipeline(pid)
         return views.pipeline(item, store.image(item.image_id) if item.image_id else None, now())
 
@@ -336,36 +336,36 @@ def _pipeline_routes(route: Routes, store: Store) -> None:
         )
 
     @route("DELETE", "/pipelines/{pid}", status=204)
-    def delete_pipeline(pid: str) -> Response:
+    async def delete_pipeline(pid: str) -> Response:
         store.delete_pipeline(pid)
         return NO_CONTENT
 
     @route("PATCH", "/pipelines/{pid}/mode")
-    def lock_pipeline(pid: str) -> JSONObject:
+    async def lock_pipeline(pid: str) -> JSONObject:
         return views.created(store.lock_pipeline(pid))
 
     @route("POST", "/pipelines/{pid}/clone", status=201)
-    def clone_pipeline(pid: str, body: CloneBody | None = None) -> JSONObject:
+    async def clone_pipeline(pid: str, body: CloneBody | None = None) -> JSONObject:
         return views.created(store.clone_pipeline(pid, body.name if body else None))
 
     @route("GET", "/pipelines/{pid}/versions")
-    def list_versions(pid: str, request: Request, offset: Offset = 0, limit: Limit = 100) -> JSONObject:
+    async def list_versions(pid: str, request: Request, offset: Offset = 0, limit: Limit = 100) -> JSONObject:
         return page(request, list(reversed(store.pipeline(pid).versions)), offset, limit, views.version)
 
     @route("GET", "/pipelines/{pid}/versions/{number}")
-    def get_version(pid: str, number: int) -> JSONObject:
+    async def get_version(pid: str, number: int) -> JSONObject:
         return views.version(store.version(store.pipeline(pid), number))
 
     @route.scoped("GET", "/graph")
-    def get_graph(pid: str, version: Version) -> JSONObject:
+    async def get_graph(pid: str, version: Version) -> JSONObject:
         return views.graph(store.scope(pid, version))
 
     @route.scoped("GET", "/source")
-    def get_source(pid: str, version: Version) -> JSONObject:
+    async def get_source(pid: str, version: Version) -> JSONObject:
         return {"source": store.scope(pid, version).version.source}
 
     @route.scoped("GET", "/tasks/{task_id}")
-    def get_task(pid: str, task_id: int, version: Version) -> JSONObject:
+    async def get_task(pid: str, task_id: int, version: Version) -> JSONObject:
         scope = store.scope(pid, version)
         task = next((t for t in scope.version.parsed.tasks if t.id == task_id), None)
         if task is None:
@@ -378,43 +378,43 @@ def _input_and_run_routes(route: Routes, store: Store) -> None:
     now = store.clock
 
     @route.scoped("POST", "/inputs", status=201)
-    def create_input(pid: str, version: Version, body: InputBody) -> JSONObject:
+    async def create_input(pid: str, version: Version, body: InputBody) -> JSONObject:
         return views.input_(store.create_input(pid, version, body.payload))
 
     @route.scoped("GET", "/inputs")
-    def list_inputs(pid: str, version: Version, request: Request, offset: Offset = 0, limit: Limit = 100) -> JSONObject:
+    async def list_inputs(pid: str, version: Version, request: Request, offset: Offset = 0, limit: Limit = 100) -> JSONObject:
         return page(request, store.list_inputs(pid, version), offset, limit, views.input_)
 
     @route.scoped("GET", "/inputs/{iid}")
-    def get_input(pid: str, version: Version, iid: str) -> JSONObject:
+    async def get_input(pid: str, version: Version, iid: str) -> JSONObject:
         return views.input_(store.input(pid, version, iid))
 
     @route.scoped("PATCH", "/inputs/{iid}")
-    def update_input(pid: str, version: Version, iid: str, body: InputBody) -> JSONObject:
+    async def update_input(pid: str, version: Version, iid: str, body: InputBody) -> JSONObject:
         return views.input_(store.update_input(pid, version, iid, body.payload))
 
     @route.scoped("DELETE", "/inputs/{iid}", status=204)
-    def delete_input(pid: str, version: Version, iid: str) -> Response:
+    async def delete_input(pid: str, version: Version, iid: str) -> Response:
         store.delete_input(pid, version, iid)
         return NO_CONTENT
 
     @route.scoped("POST", "/dispatches", status=201)
-    def create_run(pid: str, version: Version, body: RunBody) -> JSONObject:
+    async def create_run(pid: str, version: Version, body: RunBody) -> JSONObject:
         return views.run(store.create_run(pid, version, body.input_id, body.image_id), now())
 
     @route.scoped("GET", "/dispatches")
-    def list_runs(pid: str, version: Version, request: Request, offset: Offset = 0, limit: Limit = 100) -> JSONObject:
+    async def list_runs(pid: str, version: Version, request: Request, offset: Offset = 0, limit: Limit = 100) -> JSONObject:
         moment = now()
         return page(request, store.list_runs(pid, version), offset, limit, lambda r: views.run(r, moment))
 
     @route.scoped("GET", "/dispatches/{did}")
-    def get_run(pid: str, version: Version, did: str) -> JSONObject:
+    async def get_run(pid: str, version: Version, did: str) -> JSONObject:
         return views.run(store.run(pid, version, did), now())
 
     # GET …/dispatches/{did}/status is answered by the gateway's fast path.
 
     @route.scoped("DELETE", "/dispatches/{did}", status=204)
-    def cancel_run(pid: str, version: Version, did: str) -> Response:
+    async def cancel_run(pid: str, version: Version, did: str) -> Response:
         store.cancel_run(pid, version, did)
         return NO_CONTENT
 
@@ -423,16 +423,16 @@ def _execution_routes(route: Routes, store: Store) -> None:
     now = store.clock
 
     @route("GET", "/pipelines/{pid}/dispatches/{did}/tasks")
-    def list_executions(pid: str, did: str) -> list[JSONObject]:
+    async def list_executions(pid: str, did: str) -> list[JSONObject]:
         return [views.execution(e) for e in store.any_run(pid, did).executions(now())]
 
     @route("GET", "/pipelines/{pid}/dispatches/{did}/tasks/{task_id}")
-    def get_execution(pid: str, did: str, task_id: int, request: Request) -> JSONObject:
+    async def get_execution(pid: str, did: str, task_id: int, request: Request) -> JSONObject:
         run = store.any_run(pid, did)
         return views.execution(_executions(run, task_id, query_int(request, "node_id"), now()))
 
     @route("GET", "/pipelines/{pid}/dispatches/{did}/tasks/{task_id}/logs")
-    def live_logs(pid: str, did: str, task_id: int, request: Request, verbosity: str = "user") -> JSONObject:
+    async def live_logs(pid: str, did: str, task_id: int, request: Request, verbosity: str = "user") -> JSONObject:
         run = store.any_run(pid, did)
         execution = _executions(run, task_id, query_int(request, "node_id"), now())
         lines, filtered = _log_lines(run, execution, verbosity, None)
@@ -442,7 +442,7 @@ def _execution_routes(route: Routes, store: Store) -> None:
         return {"logs": "\n".join(lines), "filteredLineCount": filtered}
 
     @route("GET", "/pipelines/{pid}/dispatches/{did}/tasks/{task_id}/logs/{stream}")
-    def durable_logs(
+    async def durable_logs(
         pid: str,
         did: str,
         task_id: int,
@@ -463,7 +463,7 @@ def _execution_routes(route: Routes, store: Store) -> None:
         }
 
     @route("GET", "/pipelines/{pid}/dispatches/{did}/tasks/{task_id}/result")
-    def task_result(pid: str, did: str, task_id: int, request: Request) -> JSONObject:
+    async def task_result(pid: str, did: str, task_id: int, request: Request) -> JSONObject:
         run = store.any_run(pid, did)
         execution = _executions(run, task_id, query_int(request, "node_id"), now())
         if execution.status != TaskExecutionStatus.COMPLETED:
@@ -477,7 +477,7 @@ def _execution_routes(route: Routes, store: Store) -> None:
 
 def _schedule_routes(route: Routes, store: Store) -> None:
     @route("POST", "/pipelines/{pid}/schedules", status=201)
-    def create_schedule(pid: str, body: ScheduleBody) -> JSONObject:
+    async def create_schedule(pid: str, body: ScheduleBody) -> JSONObject:
         return views.schedule(
             store.create_schedule(
                 pid,
@@ -491,19 +491,19 @@ def _schedule_routes(route: Routes, store: Store) -> None:
         )
 
     @route("GET", "/pipelines/{pid}/schedules")
-    def list_schedules(pid: str, request: Request, offset: Offset = 0, limit: Limit = 100) -> JSONObject:
+    async def list_schedules(pid: str, request: Request, offset: Offset = 0, limit: Limit = 100) -> JSONObject:
         return page(request, store.list_schedules(pid), offset, limit, views.schedule)
 
     @route("GET", "/pipelines/{pid}/schedules/{sid}")
-    def get_schedule(pid: str, sid: str) -> JSONObject:
+    async def get_schedule(pid: str, sid: str) -> JSONObject:
         return views.schedule(store.schedule(pid, sid))
 
     @route("PATCH", "/pipelines/{pid}/schedules/{sid}")
-    def update_schedule(pid: str, sid: str, body: SchedulePatch) -> JSONObject:
+    async def update_schedule(pid: str, sid: str, body: SchedulePatch) -> JSONObject:
         return views.schedule(store.update_schedule(pid, sid, body.cron_expression, body.timezone))
 
     @route("DELETE", "/pipelines/{pid}/schedules/{sid}", status=204)
-    def delete_schedule(pid: str, sid: str) -> Response:
+    async def delete_schedule(pid: str, sid: str) -> Response:
         store.delete_schedule(pid, sid)
         return NO_CONTENT
 
@@ -514,7 +514,7 @@ def _admin_routes(store: Store, faults: FaultBook, log: RequestLog) -> APIRouter
     route = Routes(router)
 
     @route("POST", "/faults", status=201)
-    def add_fault(body: FaultBody) -> JSONObject:
+    async def add_fault(body: FaultBody) -> JSONObject:
         if not (body.drop or body.status is not None or body.delay):
             raise invalid(("body",), "a fault rule needs status, drop or delay", body.model_dump())
         try:
@@ -534,16 +534,16 @@ def _admin_routes(store: Store, faults: FaultBook, log: RequestLog) -> APIRouter
         return rule.as_json()
 
     @route("GET", "/faults")
-    def list_faults() -> JSONObject:
+    async def list_faults() -> JSONObject:
         return {"data": [rule.as_json() for rule in faults.list()]}
 
     @route("DELETE", "/faults", status=204)
-    def clear_faults() -> Response:
+    async def clear_faults() -> Response:
         faults.clear()
         return NO_CONTENT
 
     @route("GET", "/requests")
-    def list_requests(path: str | None = None, method: str | None = None) -> JSONObject:
+    async def list_requests(path: str | None = None, method: str | None = None) -> JSONObject:
         try:
             entries = log.query(path, method)
         except ValueError as exc:
@@ -551,23 +551,23 @@ def _admin_routes(store: Store, faults: FaultBook, log: RequestLog) -> APIRouter
         return {"data": entries, "totalCount": len(entries)}
 
     @route("DELETE", "/requests", status=204)
-    def clear_requests() -> Response:
+    async def clear_requests() -> Response:
         log.clear()
         return NO_CONTENT
 
     @route("POST", "/reset", status=204)
-    def reset() -> Response:
+    async def reset() -> Response:
         store.reset()
         faults.clear()
         log.clear()
         return NO_CONTENT
 
     @route("GET", "/stats")
-    def stats() -> JSONObject:
+    async def stats() -> JSONObject:
         return {**store.stats(), "requests": log.served}
 
     @route("GET", "/results/{did}/{node_id}/result.tobj")
-    def result_object(did: str, node_id: int) -> Response:
+    async def result_object(did: str, node_id: int) -> Response:
         """The "presigned URL" of a task result: the JSON preview, pickled (cloudpickle reads it)."""
         run = store.runs.get(did)
         if run is None or not 0 <= node_id < len(run.pipeline.nodes):
@@ -591,11 +591,11 @@ def create_app(token: str = "emulator-token", run_seconds: float = 2.0, image_se
     route = Routes(api.router)
 
     @route("GET", "/health")
-    def health() -> JSONObject:
+    async def health() -> JSONObject:
         return {"status": "ok"}
 
     @route("GET", "/pipelines/{pid}/runs/{did}")
-    def run_page(pid: str, did: str) -> HTMLResponse:
+    async def run_page(pid: str, did: str) -> HTMLResponse:
         """The UI page the provider's extra link opens when the connection targets the emulator."""
         try:
             return HTMLResponse(_run_page(pid, store.any_run(pid, did), store))

@@ -48,15 +48,18 @@ async def send_json(send: Send, status: int, payload: Any, extra: list[tuple[byt
     await send_body(send, status, body, b"application/json", extra or [])
 
 
-def abort_connection(send: Send) -> None:
+async def abort_connection(send: Send) -> None:
     """Close the TCP connection with no response at all, as a crashed proxy would.
 
     uvicorn's ASGI ``send`` is a bound method of its request cycle, which holds the transport.
+    Yielding once lets uvicorn see the connection lost before the app returns, so it does not
+    complain about (or try to send) a missing response.
     """
     transport = getattr(getattr(send, "__self__", None), "transport", None)
     if transport is None:
         raise RuntimeError("this ASGI server does not expose its transport; cannot drop the connection")
     transport.abort()
+    await asyncio.sleep(0)
 
 
 async def _discard(message: Message) -> None:
@@ -105,7 +108,7 @@ class Gateway:
     @staticmethod
     async def _fault(rule: FaultRule, send: Send) -> LoggedStatus:
         if rule.drop:
-            abort_connection(send)
+            await abort_connection(send)
             return "dropped"
         assert rule.status is not None  # an answering rule that does not drop has a status
         extra = [] if rule.retry_after is None else [(b"retry-after", f"{rule.retry_after:g}".encode())]
