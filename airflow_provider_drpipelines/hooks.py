@@ -184,6 +184,10 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
                 json=request.json,
                 files=request.multipart(),
                 timeout=request.timeout or settings.timeout,
+                # Per request, not only on the session: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE and
+                # *_PROXY env vars override session-level verify and proxies, but not per-request values.
+                verify=settings.verify,
+                proxies=dict(settings.proxies) or None,
             )
         except requests.exceptions.SSLError as err:
             _log_request(self.log, request, "TLS error", started)
