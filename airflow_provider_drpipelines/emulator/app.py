@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import pickle
+import re
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -529,7 +530,7 @@ def _admin_routes(store: Store, faults: FaultBook, log: RequestLog) -> APIRouter
                 body.when,
                 body.html,
             )
-        except ValueError as exc:  # re.error
+        except re.error as exc:
             raise invalid(("body", "path"), f"invalid regular expression: {exc}", body.path) from None
         return rule.as_json()
 
@@ -546,7 +547,7 @@ def _admin_routes(store: Store, faults: FaultBook, log: RequestLog) -> APIRouter
     async def list_requests(path: str | None = None, method: str | None = None) -> JSONObject:
         try:
             entries = log.query(path, method)
-        except ValueError as exc:
+        except re.error as exc:
             raise invalid(("query", "path"), f"invalid regular expression: {exc}", path) from None
         return {"data": entries, "totalCount": len(entries)}
 
