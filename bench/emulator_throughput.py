@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from airflow_provider_drpipelines.emulator import EmulatorProcess  # noqa: E402
+from airflow_provider_drpipelines.emulator import EmulatorProcess
 
 RESULTS = Path(__file__).resolve().parent / "results" / "emulator_throughput.json"
 PIPELINE = b"""
@@ -76,9 +76,13 @@ def set_up_run(api: str, token: str) -> tuple[str, str]:
     """One pipeline, one input, one long RUNNING run: the thing a triggerer polls."""
     boundary = "benchboundary"
     form = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="bench.py"\r\n'
-        f"Content-Type: application/octet-stream\r\n\r\n"
-    ).encode() + PIPELINE + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="bench.py"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + PIPELINE
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     pid = call("POST", f"{api}/pipelines", token, form, f"multipart/form-data; boundary={boundary}")["id"]
     payload = json.dumps({"payload": {"n": 1, "_emulator": {"seconds": 86400}}}).encode()
     iid = call("POST", f"{api}/pipelines/{pid}/inputs", token, payload, "application/json")["id"]

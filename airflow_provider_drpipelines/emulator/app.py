@@ -383,7 +383,9 @@ def _input_and_run_routes(route: Routes, store: Store) -> None:
         return views.input_(store.create_input(pid, version, body.payload))
 
     @route.scoped("GET", "/inputs")
-    async def list_inputs(pid: str, version: Version, request: Request, offset: Offset = 0, limit: Limit = 100) -> JSONObject:
+    async def list_inputs(
+        pid: str, version: Version, request: Request, offset: Offset = 0, limit: Limit = 100
+    ) -> JSONObject:
         return page(request, store.list_inputs(pid, version), offset, limit, views.input_)
 
     @route.scoped("GET", "/inputs/{iid}")
@@ -404,7 +406,9 @@ def _input_and_run_routes(route: Routes, store: Store) -> None:
         return views.run(store.create_run(pid, version, body.input_id, body.image_id), now())
 
     @route.scoped("GET", "/dispatches")
-    async def list_runs(pid: str, version: Version, request: Request, offset: Offset = 0, limit: Limit = 100) -> JSONObject:
+    async def list_runs(
+        pid: str, version: Version, request: Request, offset: Offset = 0, limit: Limit = 100
+    ) -> JSONObject:
         moment = now()
         return page(request, store.list_runs(pid, version), offset, limit, lambda r: views.run(r, moment))
 

@@ -19,7 +19,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
 import uvicorn
@@ -72,8 +72,18 @@ def _server(
     return _ReadyServer(config, on_ready)
 
 
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def serve(host: str, port: int, token: str, run_seconds: float, image_seconds: float, log_level: str) -> None:
-    """Run in the foreground until SIGTERM/SIGINT (uvicorn installs the handlers in the main thread)."""
+    """Run in the foreground until SIGTERM/SIGINT, then shut down gracefully and exit with status 0.
+
+    uvicorn handles the signal while serving and re-raises it once shut down; the handlers set
+    here turn that re-raise into a normal exit instead of death by signal (or a traceback).
+    """
+    for handled in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(handled, _exit_cleanly)
     sock, base_url = bind(host, port)
     ready_line = READY_LINE.format(base_url=base_url)
     server = _server(token, run_seconds, image_seconds, log_level, lambda: print(ready_line, flush=True))
