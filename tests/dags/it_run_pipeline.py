@@ -1,0 +1,57 @@
+"""DAGs the integration tests run with dag.test(); each reads the pipeline id and run script from the run conf."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.providers.common.compat.sdk import DAG
+
+from airflow_provider_drpipelines.operators import DataRobotRunPipelineOperator
+from airflow_provider_drpipelines.sensors import DataRobotPipelineRunSensor
+
+PAYLOAD = {
+    "batch_date": "{{ ds }}",
+    "limit": "{{ dag_run.conf.get('limit', 10) }}",
+    "_emulator": "{{ dag_run.conf.get('script', {}) }}",
+}
+PIPELINE_ID = "{{ dag_run.conf['pipeline_id'] }}"
+FAST = {"poll_interval": 0.2, "max_poll_interval": 0.5, "hook_params": {"retry_delay": 0.05}}
+
+
+def _dag(dag_id: str) -> DAG:
+    return DAG(dag_id, schedule=None, start_date=datetime(2024, 1, 1), catchup=False)
+
+
+def _run_dag(dag_id: str, **operator_kwargs: object) -> DAG:
+    with _dag(dag_id) as dag:
+        DataRobotRunPipelineOperator(
+            task_id="run", pipeline_id=PIPELINE_ID, version="latest", payload=PAYLOAD, **{**FAST, **operator_kwargs}
+        )
+    return dag
+
+
+it_run_worker = _run_dag("it_run_worker", deferrable=False)
+it_run_deferrable = _run_dag("it_run_deferrable", deferrable=True)
+it_timeout_worker = _run_dag("it_timeout_worker", deferrable=False, timeout=1.5)
+it_timeout_deferrable = _run_dag("it_timeout_deferrable", deferrable=True, timeout=1.5)
+
+
+def _fire_and_watch(dag_id: str, deferrable: bool) -> DAG:
+    with _dag(dag_id) as dag:
+        start = DataRobotRunPipelineOperator(
+            task_id="start", pipeline_id=PIPELINE_ID, version="latest", payload=PAYLOAD, wait_for_completion=False
+        )
+        DataRobotPipelineRunSensor(
+            task_id="watch",
+            pipeline_id=PIPELINE_ID,
+            run_id=start.output,
+            version="{{ ti.xcom_pull(task_ids='start', key='pipeline_version') }}",
+            poke_interval=0.2,
+            max_poll_interval=0.5,
+            deferrable=deferrable,
+        )
+    return dag
+
+
+it_watch_poke = _fire_and_watch("it_watch_poke", deferrable=False)
+it_watch_deferrable = _fire_and_watch("it_watch_deferrable", deferrable=True)

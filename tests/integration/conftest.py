@@ -1,0 +1,73 @@
+"""Real Airflow (``dag.test()``) against the emulator, in one pytest process so Airflow starts once."""
+
+from __future__ import annotations
+
+import os
+import runpy
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_drpipelines.emulator import EmulatorServer
+
+TOKEN = "it-secret-token-0123456789"
+REPO = Path(__file__).resolve().parents[2]
+PIPELINE_SOURCE = REPO / "example_dags" / "pipelines" / "score_customers.py"
+_DAG_MODULES: dict[Path, dict[str, Any]] = {}
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[EmulatorServer]:
+    with EmulatorServer(token=TOKEN, run_seconds=1.0) as emu:
+        previous = os.environ.get("AIRFLOW_CONN_DATAROBOT_PIPELINES_DEFAULT")
+        os.environ["AIRFLOW_CONN_DATAROBOT_PIPELINES_DEFAULT"] = (
+            f'{{"conn_type": "datarobot_pipelines", "host": "{emu.base_url}", "password": "{TOKEN}"}}'
+        )
+        yield emu
+        if previous is None:
+            del os.environ["AIRFLOW_CONN_DATAROBOT_PIPELINES_DEFAULT"]
+        else:
+            os.environ["AIRFLOW_CONN_DATAROBOT_PIPELINES_DEFAULT"] = previous
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    from airflow.utils import db
+
+    db.resetdb()
+
+
+@pytest.fixture(scope="session")
+def pipeline_id(emulator: EmulatorServer, airflow_db: None) -> str:
+    """The example pipeline, uploaded and locked once (version 1)."""
+    from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
+
+    hook = DataRobotPipelinesHook()
+    created = hook.create_pipeline(PIPELINE_SOURCE)
+    hook.lock_pipeline(created["id"])
+    return str(created["id"])
+
+
+@dataclass
+class DagResult:
+    state: str
+    task_states: dict[str, str]
+    xcoms: dict[tuple[str, str], Any]
+
+
+def run_dag(dag_file: Path, dag_id: str, conf: dict[str, Any]) -> DagResult:
+    """Run one DAG of a file under the dags folder with ``dag.test()`` and collect what it left behind."""
+    if dag_file not in _DAG_MODULES:
+        _DAG_MODULES[dag_file] = runpy.run_path(str(dag_file))
+    dag = next(v for v in _DAG_MODULES[dag_file].values() if getattr(v, "dag_id", None) == dag_id)
+    dag_run = dag.test(run_conf=conf)
+    tis = dag_run.get_task_instances()
+    xcoms = {
+        (ti.task_id, key): ti.xcom_pull(task_ids=ti.task_id, key=key)
+        for ti in tis
+        for key in ("return_value", "run_id", "run_url", "pipeline_version")
+    }
+    return DagResult(str(dag_run.state), {ti.task_id: str(ti.state) for ti in tis}, xcoms)

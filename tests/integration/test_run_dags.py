@@ -1,0 +1,171 @@
+"""Real DAG files run with dag.test() against the emulator: outcomes, cancellation, timeouts, faults, secrets."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from airflow_provider_drpipelines.emulator import EmulatorServer
+from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
+from tests.integration.conftest import REPO, TOKEN, DagResult, run_dag
+
+pytestmark = pytest.mark.integration
+
+DAGS = REPO / "tests" / "dags" / "it_run_pipeline.py"
+BOTH_MODES = pytest.mark.parametrize("mode", ["worker", "deferrable"])
+
+
+@pytest.fixture
+def hook(emulator: EmulatorServer) -> DataRobotPipelinesHook:
+    return DataRobotPipelinesHook(retry_delay=0.05)
+
+
+@pytest.fixture
+def new_runs(hook: DataRobotPipelinesHook, pipeline_id: str) -> Iterator[Any]:
+    """Call it after the DAG ran: the runs (and inputs) the test created, newest first."""
+    runs_before = {r["id"] for r in hook.iterate(hook.list_runs, pipeline_id, 1)}
+    inputs_before = {i["id"] for i in hook.iterate(hook.list_inputs, pipeline_id, 1)}
+
+    def created() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        runs = [r for r in hook.iterate(hook.list_runs, pipeline_id, 1) if r["id"] not in runs_before]
+        inputs = [i for i in hook.iterate(hook.list_inputs, pipeline_id, 1) if i["id"] not in inputs_before]
+        return runs, inputs
+
+    yield created
+
+
+def _run(dag_id: str, pipeline_id: str, **conf: Any) -> DagResult:
+    return run_dag(DAGS, dag_id, {"pipeline_id": pipeline_id, **conf})
+
+
+@BOTH_MODES
+def test_run_succeeds_and_publishes_run_id_and_url(
+    mode: str, pipeline_id: str, emulator: EmulatorServer, new_runs: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    result = _run(f"it_run_{mode}", pipeline_id)
+
+    assert result.state == "success", result
+    runs, inputs = new_runs()
+    assert len(runs) == 1 and len(inputs) == 1
+    run_id = runs[0]["id"]
+    assert runs[0]["status"] == "COMPLETED" and runs[0]["inputId"] == inputs[0]["id"]
+    assert result.xcoms[("run", "return_value")] == run_id
+    assert result.xcoms[("run", "run_id")] == run_id
+    assert result.xcoms[("run", "run_url")] == f"{emulator.base_url}/pipelines/{pipeline_id}/runs/{run_id}"
+    assert result.xcoms[("run", "pipeline_version")] == 1
+    assert inputs[0]["payload"]["limit"] == 10, "a value written as one {{ }} expression renders natively"
+    captured = capfd.readouterr()
+    assert TOKEN not in captured.out + captured.err
+
+
+@BOTH_MODES
+def test_failed_run_fails_the_task_naming_the_failing_task(
+    mode: str, pipeline_id: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    result = _run(f"it_run_{mode}", pipeline_id, script={"outcome": "FAILED", "failing_task": "score"})
+
+    assert result.task_states == {"run": "failed"}
+    log = capfd.readouterr().out
+    assert "PipelineRunError" in log
+    assert "ended FAILED" in log
+    assert "Task 'score' FAILED: ValueError: scripted failure in task 'score'" in log
+    assert "Traceback (most recent call last)" in log, "the tail of the failing task's log is in the task log"
+
+
+@BOTH_MODES
+def test_errored_run_raises_its_own_retryable_error(
+    mode: str, pipeline_id: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    result = _run(f"it_run_{mode}", pipeline_id, script={"outcome": "ERRORED"})
+
+    assert result.task_states == {"run": "failed"}
+    log = capfd.readouterr().out
+    assert "PipelineRunErroredError" in log
+    assert "ended ERRORED" in log
+
+
+def _cancel_first_new_run(hook: DataRobotPipelinesHook, pipeline_id: str, known: set[str]) -> threading.Thread:
+    def cancel() -> None:
+        for _ in range(200):
+            fresh = [r for r in hook.iterate(hook.list_runs, pipeline_id, 1) if r["id"] not in known]
+            if fresh:
+                hook.cancel_run(pipeline_id, fresh[0]["id"], 1)
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=cancel, daemon=True)
+    thread.start()
+    return thread
+
+
+@BOTH_MODES
+def test_run_cancelled_elsewhere_fails_the_task(
+    mode: str, pipeline_id: str, hook: DataRobotPipelinesHook, new_runs: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    known = {r["id"] for r in hook.iterate(hook.list_runs, pipeline_id, 1)}
+    canceller = _cancel_first_new_run(hook, pipeline_id, known)
+
+    result = _run(f"it_run_{mode}", pipeline_id, script={"seconds": 20})
+    canceller.join(timeout=5)
+
+    assert result.task_states == {"run": "failed"}
+    runs, _ = new_runs()
+    assert [r["status"] for r in runs] == ["CANCELLED"]
+    assert "ended CANCELLED" in capfd.readouterr().out
+
+
+@BOTH_MODES
+def test_timeout_cancels_the_run(mode: str, pipeline_id: str, new_runs: Any, capfd: pytest.CaptureFixture[str]) -> None:
+    started = time.monotonic()
+    result = _run(f"it_timeout_{mode}", pipeline_id, script={"seconds": 30})
+
+    assert result.task_states == {"run": "failed"}
+    assert time.monotonic() - started < 20, "the 1.5 s timeout ended the wait, not the 30 s run"
+    runs, _ = new_runs()
+    assert [r["status"] for r in runs] == ["CANCELLED"]
+    assert "PipelineRunTimeoutError" in capfd.readouterr().out
+
+
+@BOTH_MODES
+def test_sensor_follows_a_run_started_without_waiting(mode: str, pipeline_id: str, new_runs: Any) -> None:
+    result = _run(f"it_watch_{'deferrable' if mode == 'deferrable' else 'poke'}", pipeline_id)
+
+    assert result.task_states == {"start": "success", "watch": "success"}
+    runs, _ = new_runs()
+    assert result.xcoms[("start", "return_value")] == runs[0]["id"]
+    assert runs[0]["status"] == "COMPLETED"
+
+
+def test_sensor_fails_when_the_watched_run_fails(pipeline_id: str, capfd: pytest.CaptureFixture[str]) -> None:
+    result = _run("it_watch_poke", pipeline_id, script={"outcome": "FAILED", "failing_task": "publish"})
+
+    assert result.task_states == {"start": "success", "watch": "failed"}
+    assert "Task 'publish' FAILED" in capfd.readouterr().out
+
+
+@BOTH_MODES
+def test_transient_faults_neither_lose_nor_duplicate_the_run(
+    mode: str, pipeline_id: str, emulator: EmulatorServer, new_runs: Any
+) -> None:
+    creates_before = len(emulator.request_log(path=r"/dispatches/?$", method="POST"))
+    emulator.add_fault(method="POST", path=r"/inputs/?$", status=503, retry_after=0.1, times=1)
+    emulator.add_fault(method="POST", path=r"/dispatches/?$", status=429, retry_after=0.1, times=1)
+    emulator.add_fault(method="POST", path=r"/dispatches/?$", drop=True, when="after", times=1)
+    emulator.add_fault(method="GET", path=r"/status/?$", drop=True, times=2)
+    emulator.add_fault(method="GET", path=r"/status/?$", status=503, retry_after=0.1, times=1)
+    try:
+        result = _run(f"it_run_{mode}", pipeline_id, limit=4000 + len(mode))  # a payload no earlier input has
+    finally:
+        emulator.clear_faults()
+
+    assert result.state == "success", result
+    runs, inputs = new_runs()
+    assert len(runs) == 1, "the run created behind the dropped answer was adopted, not duplicated"
+    assert len(inputs) == 1
+    assert result.xcoms[("run", "return_value")] == runs[0]["id"]
+    creates = len(emulator.request_log(path=r"/dispatches/?$", method="POST")) - creates_before
+    assert creates == 2, "a 429, then a create whose answer was dropped, and no third create"
