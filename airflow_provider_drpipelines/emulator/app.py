@@ -20,7 +20,7 @@ from pydantic.alias_generators import to_camel
 from starlette.datastructures import UploadFile
 
 from airflow_provider_drpipelines.emulator import views
-from airflow_provider_drpipelines.emulator.faults import FaultBook, RequestLog
+from airflow_provider_drpipelines.emulator.faults import FaultBook, RequestLog, When
 from airflow_provider_drpipelines.emulator.gateway import Gateway
 from airflow_provider_drpipelines.emulator.runs import Execution, Run
 from airflow_provider_drpipelines.emulator.state import Store
@@ -118,7 +118,7 @@ class FaultBody(Body):
     delay: float = Field(default=0.0, ge=0)
     drop: bool = False
     times: int | None = Field(default=1, ge=0)
-    when: Literal["before", "after"] = "before"
+    when: When = "before"
     html: bool = False
 
 
@@ -205,7 +205,7 @@ async def _upload(request: Request, required: bool) -> tuple[str | None, str, di
     return text, filename, fields
 
 
-def _executions(run: Run, task_id: int, node_id: int | None, now: float) -> Execution:
+def _execution(run: Run, task_id: int, node_id: int | None, now: float) -> Execution:
     """The execution of ``task_id`` (and ``node_id`` when the task fanned out) as of ``now``."""
     if all(node.task.id != task_id for node in run.pipeline.nodes):
         raise not_found("task not found")
@@ -434,12 +434,12 @@ def _execution_routes(route: Routes, store: Store) -> None:
     @route("GET", "/pipelines/{pid}/dispatches/{did}/tasks/{task_id}")
     async def get_execution(pid: str, did: str, task_id: int, request: Request) -> JSONObject:
         run = store.any_run(pid, did)
-        return views.execution(_executions(run, task_id, query_int(request, "node_id"), now()))
+        return views.execution(_execution(run, task_id, query_int(request, "node_id"), now()))
 
     @route("GET", "/pipelines/{pid}/dispatches/{did}/tasks/{task_id}/logs")
     async def live_logs(pid: str, did: str, task_id: int, request: Request, verbosity: str = "user") -> JSONObject:
         run = store.any_run(pid, did)
-        execution = _executions(run, task_id, query_int(request, "node_id"), now())
+        execution = _execution(run, task_id, query_int(request, "node_id"), now())
         lines, filtered = _log_lines(run, execution, verbosity, None)
         tail = query_int(request, "tail_lines")
         if tail is not None and tail >= 0:
@@ -456,7 +456,7 @@ def _execution_routes(route: Routes, store: Store) -> None:
         verbosity: str = "user",
     ) -> JSONObject:
         run = store.any_run(pid, did)
-        execution = _executions(run, task_id, query_int(request, "node_id"), now())
+        execution = _execution(run, task_id, query_int(request, "node_id"), now())
         lines, filtered = _log_lines(run, execution, verbosity, stream)
         content = "".join(line + "\n" for line in lines)
         return {
@@ -470,7 +470,7 @@ def _execution_routes(route: Routes, store: Store) -> None:
     @route("GET", "/pipelines/{pid}/dispatches/{did}/tasks/{task_id}/result")
     async def task_result(pid: str, did: str, task_id: int, request: Request) -> JSONObject:
         run = store.any_run(pid, did)
-        execution = _executions(run, task_id, query_int(request, "node_id"), now())
+        execution = _execution(run, task_id, query_int(request, "node_id"), now())
         if execution.status != TaskExecutionStatus.COMPLETED:
             raise conflict(
                 f"Task {task_id} (node {execution.node.id}) is {execution.status}; "
