@@ -161,7 +161,11 @@ def query_int(request: Request, name: str) -> int | None:
 
 
 Version = Annotated[int | None, Depends(scope_version)]
-NO_CONTENT = Response(status_code=204)
+
+
+def no_content() -> Response:
+    """204 with an empty body: every DELETE, cancel included (§1.4)."""
+    return Response(status_code=204)
 
 
 class Routes:
@@ -277,12 +281,12 @@ def _image_routes(route: Routes, store: Store) -> None:
     @route("DELETE", "/pipelines/images/{iid}", status=204)
     async def delete_image(iid: str) -> Response:
         store.delete_image(iid, None)
-        return NO_CONTENT
+        return no_content()
 
     @route("DELETE", "/pipelines/images/{iid}/versions/{number}", status=204)
     async def delete_image_version(iid: str, number: int) -> Response:
         store.delete_image(iid, number)
-        return NO_CONTENT
+        return no_content()
 
     @route("GET", "/pipelines/images/{iid}/versions/{number}/logs")
     async def image_logs(iid: str, number: int) -> JSONObject:
@@ -339,7 +343,7 @@ def _pipeline_routes(route: Routes, store: Store) -> None:
     @route("DELETE", "/pipelines/{pid}", status=204)
     async def delete_pipeline(pid: str) -> Response:
         store.delete_pipeline(pid)
-        return NO_CONTENT
+        return no_content()
 
     @route("PATCH", "/pipelines/{pid}/mode")
     async def lock_pipeline(pid: str) -> JSONObject:
@@ -399,7 +403,7 @@ def _input_and_run_routes(route: Routes, store: Store) -> None:
     @route.scoped("DELETE", "/inputs/{iid}", status=204)
     async def delete_input(pid: str, version: Version, iid: str) -> Response:
         store.delete_input(pid, version, iid)
-        return NO_CONTENT
+        return no_content()
 
     @route.scoped("POST", "/dispatches", status=201)
     async def create_run(pid: str, version: Version, body: RunBody) -> JSONObject:
@@ -421,7 +425,7 @@ def _input_and_run_routes(route: Routes, store: Store) -> None:
     @route.scoped("DELETE", "/dispatches/{did}", status=204)
     async def cancel_run(pid: str, version: Version, did: str) -> Response:
         store.cancel_run(pid, version, did)
-        return NO_CONTENT
+        return no_content()
 
 
 def _execution_routes(route: Routes, store: Store) -> None:
@@ -510,7 +514,7 @@ def _schedule_routes(route: Routes, store: Store) -> None:
     @route("DELETE", "/pipelines/{pid}/schedules/{sid}", status=204)
     async def delete_schedule(pid: str, sid: str) -> Response:
         store.delete_schedule(pid, sid)
-        return NO_CONTENT
+        return no_content()
 
 
 def _admin_routes(store: Store, faults: FaultBook, log: RequestLog) -> APIRouter:
@@ -545,7 +549,7 @@ def _admin_routes(store: Store, faults: FaultBook, log: RequestLog) -> APIRouter
     @route("DELETE", "/faults", status=204)
     async def clear_faults() -> Response:
         faults.clear()
-        return NO_CONTENT
+        return no_content()
 
     @route("GET", "/requests")
     async def list_requests(path: str | None = None, method: str | None = None) -> JSONObject:
@@ -558,14 +562,14 @@ def _admin_routes(store: Store, faults: FaultBook, log: RequestLog) -> APIRouter
     @route("DELETE", "/requests", status=204)
     async def clear_requests() -> Response:
         log.clear()
-        return NO_CONTENT
+        return no_content()
 
     @route("POST", "/reset", status=204)
     async def reset() -> Response:
         store.reset()
         faults.clear()
         log.clear()
-        return NO_CONTENT
+        return no_content()
 
     @route("GET", "/stats")
     async def stats() -> JSONObject:
