@@ -1,0 +1,69 @@
+"""Parsing a DAG that uses the provider must not import the hook, the trigger, the emulator or requests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+PACKAGE = "airflow_provider_drpipelines"
+#: Our modules only a running task needs: the hook (requests + httpx client), API machinery, trigger, emulator.
+HEAVY_OWN_MODULES = (f"{PACKAGE}.hooks", f"{PACKAGE}._endpoints", f"{PACKAGE}._wire", f"{PACKAGE}.triggers")
+#: Third-party modules the provider's task code needs, asserted only when ``airflow.sdk`` alone does not load them.
+HEAVY_THIRD_PARTY = ("requests", "httpx", "uvicorn", "fastapi", "starlette", "urllib3")
+
+PROBE = textwrap.dedent(
+    """
+    import json, sys
+    import airflow.sdk
+    baseline = set(sys.modules)
+    import airflow_provider_drpipelines.operators as operators
+    import airflow_provider_drpipelines.sensors as sensors
+    import airflow_provider_drpipelines.links
+    imported = set(sys.modules)
+    # Defining tasks, as a DAG file does on every parse.
+    operators.DataRobotRunPipelineOperator(task_id="run", pipeline_id="p", version=1, payload={"a": 1})
+    operators.DataRobotCreatePipelineInputOperator(task_id="input", pipeline_id="p", payload={"a": 1})
+    operators.DataRobotCancelPipelineRunOperator(task_id="cancel", pipeline_id="p", run_id="r", version=1)
+    sensors.DataRobotPipelineRunSensor(task_id="wait", pipeline_id="p", run_id="r", version=1)
+    defined = set(sys.modules)
+    print(json.dumps({"baseline": sorted(baseline), "imported": sorted(imported), "defined": sorted(defined)}))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def modules() -> dict[str, set[str]]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    last_line = done.stdout.strip().splitlines()[-1]
+    return {name: set(values) for name, values in json.loads(last_line).items()}
+
+
+def test_the_probe_did_import_the_provider(modules):
+    assert f"{PACKAGE}.operators" in modules["imported"] - modules["baseline"]
+    assert f"{PACKAGE}.sensors" in modules["imported"]
+
+
+@pytest.mark.parametrize("stage", ["imported", "defined"])
+def test_no_heavy_module_of_ours(modules, stage):
+    loaded = modules[stage]
+    assert not [m for m in HEAVY_OWN_MODULES if m in loaded]
+    assert not [m for m in loaded if m == f"{PACKAGE}.emulator" or m.startswith(f"{PACKAGE}.emulator.")]
+
+
+@pytest.mark.parametrize("stage", ["imported", "defined"])
+def test_no_heavy_third_party_module_beyond_what_airflow_sdk_loads(modules, stage):
+    added = modules[stage] - modules["baseline"]
+    assert not [m for m in HEAVY_THIRD_PARTY if m in added]
