@@ -361,11 +361,12 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         )
         return self._finish(run.pipeline_id, run.run_id, run.version, status)
 
-    def _defer(self, context: Context, run: TrackedRun, started_at: float) -> NoReturn:
+    def _defer(self, context: Context, run: TrackedRun, started_at: float, end_time: float | None = None) -> NoReturn:
         from airflow_provider_drpipelines.triggers import DataRobotPipelineRunTrigger
 
         now = time.time()
-        end_time = None if self.timeout is None else now + self.timeout
+        if end_time is None and self.timeout is not None:
+            end_time = now + self.timeout
         execution_deadline = self._execution_deadline(context)
         ti = context["ti"]
         trigger = DataRobotPipelineRunTrigger(
@@ -386,8 +387,9 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
             try_number=ti.try_number,
         )
         deadlines = [d for d in (end_time, execution_deadline) if d is not None]
-        backstop = timedelta(seconds=max(deadlines) - now) + DEFERRAL_GRACE if deadlines else None
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop)
+        backstop = timedelta(seconds=max(max(deadlines) - now, 0.0)) + DEFERRAL_GRACE if deadlines else None
+        # end_time comes back to execute_complete, so a re-deferral keeps the original timeout.
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop, kwargs={"end_time": end_time})
 
     def _execution_deadline(self, context: Context) -> float | None:
         """``execution_timeout`` as a wall-clock deadline: Airflow 3 does not enforce it while deferred."""
@@ -400,7 +402,9 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         lead = 0.0 if AIRFLOW_V_3_0_PLUS else AIRFLOW2_EXECUTION_DEADLINE_LEAD
         return start + self.execution_timeout.total_seconds() - lead
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, end_time: float | None = None
+    ) -> str:
         from airflow_provider_drpipelines._runs import ends_wait, validate_event
         from airflow_provider_drpipelines.exceptions import DataRobotApiError, PipelineRunTimeoutError
         from airflow_provider_drpipelines.triggers import EVENT_ERROR, EVENT_TIMEOUT
@@ -427,7 +431,9 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
                 ) from err
             if not ends_wait(status):
                 self.log.info("Run %s is %s; resuming the wait.", run.run_id, status)
-                self._defer(context, TrackedRun(run.pipeline_id, run.run_id, run.version, status), time.time())
+                self._defer(
+                    context, TrackedRun(run.pipeline_id, run.run_id, run.version, status), time.time(), end_time
+                )
             run = TrackedRun(run.pipeline_id, run.run_id, run.version, status)
         return self._finish(run.pipeline_id, run.run_id, run.version, run.status)
 

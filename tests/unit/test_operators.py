@@ -40,6 +40,7 @@ from .conftest import (
     FakeTI,
     ago,
     make_context,
+    run_events,
     run_status,
     scripted,
     start_run,
@@ -666,3 +667,33 @@ def test_token_is_in_no_log_record(caplog, capsys, monkeypatch, pipeline):
     assert caplog.records  # urllib3's debug records, at least
     assert all(EMU_TOKEN not in record.getMessage() for record in caplog.records)
     assert EMU_TOKEN not in caplog.text
+
+
+def test_redeferring_after_an_error_event_keeps_the_original_timeout(dr_hook, pipeline):
+    op = run_op(pipeline, payload=scripted(seconds=5), deferrable=True, timeout=600)
+    with pytest.raises(TaskDeferred) as first:
+        op.execute(make_context())
+    first_end = first.value.trigger.end_time
+    time.sleep(0.3)
+    resumed = run_op(pipeline, payload=scripted(seconds=5), deferrable=True, timeout=600)  # a fresh instance
+
+    with pytest.raises(TaskDeferred) as again:
+        resumed.execute_complete(
+            make_context(), event("error", first.value.trigger.run_id, pipeline), **(first.value.kwargs or {})
+        )
+
+    assert again.value.trigger.run_id == first.value.trigger.run_id
+    assert again.value.trigger.end_time == pytest.approx(first_end, abs=0.01)
+
+
+def test_redeferring_past_the_timeout_times_out_at_once_with_a_positive_backstop(dr_hook, pipeline):
+    run_id = start_run(dr_hook, pipeline, scripted(seconds=5))
+    op = run_op(pipeline, input_id="i", deferrable=True, timeout=600)
+
+    with pytest.raises(TaskDeferred) as again:
+        op.execute_complete(make_context(), event("error", run_id, pipeline), end_time=time.time() - 3600)
+
+    assert again.value.timeout == DEFERRAL_GRACE
+    events = run_events(again.value.trigger)
+    assert [e["status"] for e in events] == ["timeout"]
+    assert run_status(dr_hook, pipeline, run_id) == "CANCELLED"
