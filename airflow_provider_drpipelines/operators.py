@@ -299,6 +299,13 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         if status not in ACTIVE_RUN_STATUSES | SUCCESS_RUN_STATUSES:
             self.log.info("Run %s of an earlier try ended %s; starting a new run.", prior["run_id"], status)
             return None
+        if prior.get("deferred") and self.cancel_on_kill and status in ACTIVE_RUN_STATUSES:
+            # The earlier try ended while its trigger waited: a person cleared or failed the task (or the
+            # deferral timed out). The trigger's on_kill cancels that run, possibly after this try started,
+            # so reattaching would follow a run about to be CANCELLED: cancel it now and start afresh.
+            self.log.info("Run %s of an earlier try was killed while deferred; cancelling it.", prior["run_id"])
+            self.hook.cancel_run_if_active(self.pipeline_id, prior["run_id"], prior["version"])
+            return None
         self.log.info("Reattaching to run %s of an earlier try (%s).", prior["run_id"], status)
         return TrackedRun(self.pipeline_id, prior["run_id"], prior["version"], status)
 
@@ -386,6 +393,10 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
             map_index=ti.map_index if ti.map_index is not None else -1,
             try_number=ti.try_number,
         )
+        store = self._task_state_store(context)
+        if store is not None:
+            tracked = {"pipeline_id": run.pipeline_id, "run_id": run.run_id, "version": run.version, "deferred": True}
+            store.set(RUN_STATE_KEY, tracked)
         deadlines = [d for d in (end_time, execution_deadline) if d is not None]
         backstop = timedelta(seconds=max(max(deadlines) - now, 0.0)) + DEFERRAL_GRACE if deadlines else None
         # end_time comes back to execute_complete, so a re-deferral keeps the original timeout.
