@@ -1,0 +1,31 @@
+"""The DAG the real-deployment (e2e) suite triggers; each run's conf names the pipeline and scripts the run.
+
+conf: ``{"pipeline_id": "...", "script": {"seconds": 3.0, "outcome": "COMPLETED"}}``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.providers.common.compat.sdk import DAG
+
+from airflow_provider_drpipelines.operators import DataRobotRunPipelineOperator
+
+with DAG(
+    "e2e_deferrable_run",
+    schedule=None,
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    max_active_runs=8,
+    tags=["e2e"],
+) as e2e_deferrable_run:
+    DataRobotRunPipelineOperator(
+        task_id="run",
+        pipeline_id="{{ dag_run.conf['pipeline_id'] }}",
+        version="latest",
+        payload={"airflow_run": "{{ run_id }}", "_emulator": "{{ dag_run.conf.get('script', {}) }}"},
+        deferrable=True,
+        poll_interval=1,
+        max_poll_interval=1,
+        hook_params={"retry_delay": 0.2},
+    )

@@ -1,0 +1,363 @@
+"""A real Airflow >= 3.3 deployment (api-server, scheduler, dag-processor, triggerer) and the emulator.
+
+The components run as separate ``airflow <component>`` processes rather than ``airflow standalone``: the
+restart test then stops and starts exactly one process (the triggerer) instead of hunting for a child of
+standalone, and every component has its own log file to show when a test fails.
+
+Every process starts in its own session (process group). Teardown — the fixture finalizer, an ``atexit``
+hook and a SIGTERM handler for the pytest process — sends SIGTERM to each group, then SIGKILL, and finally
+kills any process still carrying this deployment's ``AIRFLOW_HOME`` in its environment (task supervisors,
+executor workers that left their group).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+E2E_DAGS = Path(__file__).resolve().parent / "dags"
+PIPELINE_SOURCE = REPO / "example_dags" / "pipelines" / "score_customers.py"
+TOKEN = "e2e-secret-token-0123456789"
+DAG_ID = "e2e_deferrable_run"
+TASK_ID = "run"
+COMPONENTS = ("api-server", "dag-processor", "scheduler", "triggerer")
+START_TIMEOUT = 180.0
+STOP_GRACE = 20.0
+T = TypeVar("T")
+
+
+# --- version gate ---------------------------------------------------------------------------------------
+def _airflow_version() -> tuple[int, ...] | None:
+    for dist in ("apache-airflow-core", "apache-airflow"):
+        try:
+            raw = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+        parts = []
+        for piece in raw.split(".")[:3]:
+            digits = "".join(ch for ch in piece if ch.isdigit())
+            parts.append(int(digits or 0))
+        return tuple(parts)
+    return None
+
+
+AIRFLOW_VERSION = _airflow_version()
+NEEDS_AIRFLOW_3_3 = pytest.mark.skipif(
+    AIRFLOW_VERSION is None or AIRFLOW_VERSION < (3, 3),
+    reason=f"the e2e suite needs Airflow >= 3.3 (trigger on_kill); installed: {AIRFLOW_VERSION}",
+)
+
+
+# --- timing -----------------------------------------------------------------------------------------------
+TIMINGS: list[str] = []
+
+
+@contextlib.contextmanager
+def phase(name: str) -> Iterator[None]:
+    """Time a phase; the line is printed (shown with a failing test) and listed in the terminal summary."""
+    started = time.monotonic()
+    outcome = "failed"
+    try:
+        yield
+        outcome = "ok"
+    finally:
+        line = f"[e2e] {name}: {time.monotonic() - started:.1f}s ({outcome})"
+        TIMINGS.append(line)
+        print(line, flush=True)
+
+
+def wait_for(
+    what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.5, diagnose: Callable[[], str] = str
+) -> T:
+    """Call ``probe`` until it returns something truthy; fail with ``what`` (and diagnostics) on timeout."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = probe()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout:g}s waiting for {what} (last value: {last!r}){diagnose()}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- processes ----------------------------------------------------------------------------------------------
+def _processes_with_env(marker: str) -> list[int]:
+    """Pids of this user's processes whose environment contains ``marker`` (e.g. ``AIRFLOW_HOME=...``)."""
+    needle = marker.encode() + b"\0"
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes() + b"\0":
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def _wait_exit(process: subprocess.Popen[bytes], timeout: float) -> bool:
+    try:
+        process.wait(timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        return False
+
+
+@dataclass
+class Component:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+@dataclass
+class Deployment:
+    """The Airflow processes, their environment, and a REST client for the api-server."""
+
+    home: Path
+    env: dict[str, str]
+    api_port: int
+    airflow_bin: Path
+    components: dict[str, Component] = field(default_factory=dict)
+    _starts: dict[str, int] = field(default_factory=dict)
+    _stopped: bool = False
+
+    def __post_init__(self) -> None:
+        self.session = requests.Session()
+        self.session.trust_env = False  # loopback: never through a proxy from the environment
+        self.base_url = f"http://127.0.0.1:{self.api_port}"
+
+    # processes
+    def run_cli(self, *args: str, timeout: float = 180.0) -> None:
+        log = self.home / "e2e-logs" / f"cli-{args[0]}.log"
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [str(self.airflow_bin), *args],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                code = proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise RuntimeError(f"`airflow {' '.join(args)}` took over {timeout:g}s:\n{self.tail(log)}") from None
+        if code != 0:
+            raise RuntimeError(f"`airflow {' '.join(args)}` exited {code}:\n{self.tail(log)}")
+
+    def start(self, name: str) -> Component:
+        count = self._starts[name] = self._starts.get(name, 0) + 1
+        log_path = self.home / "e2e-logs" / f"{name}-{count}.log"
+        args = {
+            "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(self.api_port), "--workers", "1"],
+            "scheduler": ["scheduler", "--skip-serve-logs"],
+            "triggerer": ["triggerer", "--skip-serve-logs"],
+            "dag-processor": ["dag-processor"],
+        }[name]
+        with log_path.open("wb") as out:
+            process = subprocess.Popen(
+                [str(self.airflow_bin), *args],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group: stopped as a whole
+            )
+        self.components[name] = component = Component(name, process, log_path)
+        return component
+
+    def stop(self, name: str, grace: float = STOP_GRACE) -> int | None:
+        """SIGTERM the component's process group (as a rolling restart does), SIGKILL after ``grace``."""
+        component = self.components.pop(name, None)
+        if component is None:
+            return None
+        process = component.process
+        _signal_group(process.pid, signal.SIGTERM)
+        if not _wait_exit(process, grace):
+            _signal_group(process.pid, signal.SIGKILL)
+            process.wait()
+        # children that outlived their leader in the group
+        _signal_group(process.pid, signal.SIGKILL)
+        return process.returncode
+
+    def stop_all(self) -> str:
+        """Stop every component (SIGTERM to all groups, SIGKILL after the grace) and any stray; a summary."""
+        if self._stopped:
+            return "already stopped"
+        self._stopped = True
+        started = time.monotonic()
+        for name in reversed(list(self.components)):
+            _signal_group(self.components[name].process.pid, signal.SIGTERM)
+        exited: dict[str, str] = {}
+        while len(exited) < len(self.components) and time.monotonic() < started + STOP_GRACE:
+            for name, component in self.components.items():
+                if name not in exited and component.process.poll() is not None:
+                    exited[name] = f"{name} exited after {time.monotonic() - started:.1f}s"
+            time.sleep(0.1)
+        for name, component in self.components.items():
+            if component.process.poll() is None:
+                _signal_group(component.process.pid, signal.SIGKILL)
+                component.process.wait()
+                exited[name] = f"{name} KILLED after {STOP_GRACE:g}s"
+            exited.setdefault(name, f"{name} exited after {time.monotonic() - started:.1f}s")
+            _signal_group(component.process.pid, signal.SIGKILL)  # members that outlived the leader
+        self.components.clear()
+        strays = self.kill_strays()
+        self.session.close()
+        return ", ".join([*exited.values(), f"{len(strays)} strays killed"])
+
+    def kill_strays(self) -> list[int]:
+        """SIGKILL any process left with this deployment's AIRFLOW_HOME (it is a fresh temp dir: only ours)."""
+        strays = _processes_with_env(f"AIRFLOW_HOME={self.home}")
+        for pid in strays:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        return strays
+
+    def check_alive(self) -> None:
+        for component in self.components.values():
+            code = component.process.poll()
+            if code is not None:
+                pytest.fail(f"airflow {component.name} exited with {code}:\n{self.tail(component.log_path)}")
+
+    @staticmethod
+    def tail(path: Path, lines: int = 40) -> str:
+        try:
+            text = path.read_text(errors="replace").splitlines()
+        except OSError:
+            return f"({path} unreadable)"
+        return "\n".join(text[-lines:])
+
+    def diagnostics(self, lines: int = 30) -> str:
+        logs = sorted((self.home / "e2e-logs").glob("*.log"))
+        return "".join(f"\n--- {log.name} (last {lines} lines) ---\n{self.tail(log, lines)}" for log in logs)
+
+    # REST API (the simple auth manager with all_admins adds the token itself: no credentials needed)
+    def api(self, method: str, path: str, expect: tuple[int, ...] = (200,), **kwargs: Any) -> Any:
+        response = self.session.request(method, f"{self.base_url}/api/v2{path}", timeout=30, **kwargs)
+        if response.status_code not in expect:
+            raise AssertionError(f"{method} {path} answered {response.status_code}: {response.text[:500]}")
+        return response.json() if response.content else None
+
+    def get_or_none(self, path: str) -> Any:
+        response = self.session.get(f"{self.base_url}/api/v2{path}", timeout=30)
+        return response.json() if response.status_code == 200 else None
+
+    def trigger(self, conf: dict[str, Any], label: str) -> str:
+        dag_run_id = f"e2e_{label}_{int(time.time() * 1000)}"
+        body = {"dag_run_id": dag_run_id, "logical_date": None, "conf": conf}
+        self.api("POST", f"/dags/{DAG_ID}/dagRuns", json=body)
+        return dag_run_id
+
+    def ti_path(self, dag_run_id: str) -> str:
+        return f"/dags/{DAG_ID}/dagRuns/{dag_run_id}/taskInstances/{TASK_ID}"
+
+    def task_instance(self, dag_run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.api("GET", self.ti_path(dag_run_id))
+        return result
+
+    def ti_state(self, dag_run_id: str) -> str | None:
+        """The task's state; None while the task instance does not exist yet or has no state."""
+        ti = self.get_or_none(self.ti_path(dag_run_id))
+        return None if ti is None else ti.get("state")
+
+    def xcom(self, dag_run_id: str, key: str) -> Any:
+        """An XCom value of the task, or None while absent (values are JSON in Airflow 3)."""
+        entry = self.get_or_none(f"{self.ti_path(dag_run_id)}/xcomEntries/{key}")
+        return None if entry is None else entry.get("value")
+
+    def wait_state(self, dag_run_id: str, states: set[str], timeout: float, fail_on: set[str] = frozenset()) -> str:
+        def probe() -> str | None:
+            self.check_alive()
+            state = self.ti_state(dag_run_id)
+            if state in fail_on:
+                pytest.fail(f"task of {dag_run_id} went {state} while waiting for {states}{self.diagnostics()}")
+            return state if state in states else None
+
+        return wait_for(f"{dag_run_id} task in {sorted(states)}", probe, timeout, diagnose=self.diagnostics)
+
+
+def subprocess_env(home: Path, api_port: int, conn: str) -> dict[str, str]:
+    bin_dir = str(Path(sys.executable).parent)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    no_proxy = ",".join(filter(None, [env.get("NO_PROXY", env.get("no_proxy")), "127.0.0.1", "localhost"]))
+    api_url = f"http://127.0.0.1:{api_port}"
+    env.update(
+        {
+            "PATH": os.pathsep.join([bin_dir, env.get("PATH", "")]),  # components spawn `airflow ...` via PATH
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+            "NO_PROXY": no_proxy,
+            "no_proxy": no_proxy,
+            "PYTHONUNBUFFERED": "1",
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(E2E_DAGS),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(api_port),
+            "AIRFLOW__API__BASE_URL": api_url,
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "30",
+            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+            "AIRFLOW_CONN_DATAROBOT_PIPELINES_DEFAULT": conn,
+        }
+    )
+    return env
+
+
+@contextlib.contextmanager
+def terminate_on_sigterm() -> Iterator[None]:
+    """Treat SIGTERM of the pytest process like Ctrl-C: pytest stops and its finalizers stop the deployment."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
