@@ -139,7 +139,7 @@ def test_polls_only_the_status_endpoint(make_trigger, emu):
 
 
 def test_concurrent_triggers_share_one_http_client_and_few_connections(make_trigger, emu, monkeypatch):
-    triggers_ = [make_trigger(scripted(seconds=1.0)) for _ in range(20)]
+    triggers_ = [make_trigger(scripted(seconds=1.5)) for _ in range(20)]
     clients: list[httpx.AsyncClient] = []
     real_pooled = hooks._pooled_http_client
 
@@ -173,7 +173,7 @@ def test_concurrent_triggers_share_one_http_client_and_few_connections(make_trig
     assert pools_in_loop == 1
     polls = len(emu.request_log(path=STATUS_GET)) - polls_before
     assert 1 <= connects <= len(triggers_)  # at most one per concurrent first poll, then reused
-    assert polls >= 5 * connects
+    assert polls >= 3 * connects, (polls, connects)
 
 
 # --- transient and permanent errors --------------------------------------------------------------
@@ -223,7 +223,7 @@ def test_too_many_consecutive_transient_errors_end_in_an_error_event(make_trigge
 
 
 def test_a_success_resets_the_consecutive_error_count(make_trigger, emu):
-    trigger = make_trigger(scripted(seconds=0.6), max_consecutive_errors=2)
+    trigger = make_trigger(scripted(seconds=1.5), max_consecutive_errors=2, poll_interval=0.02, max_poll_interval=0.02)
     for _ in range(3):  # 2 failures, 1 success, three times over: 6 failures in all, never 3 in a row
         emu.add_fault(method="GET", path=STATUS_GET, status=503, times=2)
         emu.add_fault(method="GET", path=STATUS_GET, delay=0.001, times=1)
