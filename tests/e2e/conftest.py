@@ -108,7 +108,8 @@ def deployment(request: pytest.FixtureRequest, connection_json: str) -> Iterator
             atexit.unregister(dep.stop_all)
             keep_home = keep_home or request.session.testsfailed > failed_before
             if keep_home or os.environ.get("DRPIPELINES_E2E_KEEP_HOME"):
-                print(f"[e2e] kept AIRFLOW_HOME {home}", flush=True)
+                TIMINGS.append(f"[e2e] kept AIRFLOW_HOME {home} (component logs in e2e-logs/, task logs in logs/)")
+                print(TIMINGS[-1], flush=True)
             else:
                 shutil.rmtree(home, ignore_errors=True)
 

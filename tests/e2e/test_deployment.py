@@ -126,7 +126,7 @@ def test_triggerer_restart_keeps_the_run_and_the_task_succeeds(
     deployment: Deployment, emulator: EmulatorProcess, pipeline_id: str
 ) -> None:
     with phase("restart: trigger -> deferred and polled"):
-        deferred = _trigger_and_wait_deferred(deployment, emulator, pipeline_id, "restart", seconds=35)
+        deferred = _trigger_and_wait_deferred(deployment, emulator, pipeline_id, "restart", seconds=40)
     run_id = deferred.run_id
 
     with phase("restart: triggerer stopped (SIGTERM)"):
