@@ -90,7 +90,7 @@ def _upload(source: SourceFile) -> UploadFile:
 
 
 def _listing(path: str, offset: int | None, limit: int | None, **params: Any) -> ApiRequest:
-    return ApiRequest("GET", path).with_params(offset=offset, limit=limit, **params)
+    return ApiRequest("GET", path, required=("data",)).with_params(offset=offset, limit=limit, **params)
 
 
 def _form(**fields: str | None) -> dict[str, str]:

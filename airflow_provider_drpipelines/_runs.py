@@ -9,12 +9,7 @@ from airflow_provider_drpipelines.exceptions import (
     PipelineRunError,
     PipelineRunErroredError,
 )
-from airflow_provider_drpipelines.statuses import (
-    KNOWN_RUN_STATUSES,
-    SUCCESS_RUN_STATUSES,
-    TERMINAL_RUN_STATUSES,
-    RunStatus,
-)
+from airflow_provider_drpipelines.statuses import KNOWN_RUN_STATUSES, SUCCESS_RUN_STATUSES, RunStatus
 
 if TYPE_CHECKING:
     from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
@@ -30,11 +25,6 @@ def validate_event(event: Any) -> dict[str, Any]:
     if not isinstance(status, str) or not status:
         raise DataRobotPipelinesError(f"Trigger event without a status: {event!r}")
     return event
-
-
-def ends_wait(status: str) -> bool:
-    """A status ends the wait when it is terminal, or one we do not know (never treated as success)."""
-    return status in TERMINAL_RUN_STATUSES or status not in KNOWN_RUN_STATUSES
 
 
 def raise_unless_completed(

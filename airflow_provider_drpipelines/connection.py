@@ -119,6 +119,10 @@ def normalise_endpoint(endpoint: str, port: int | None, conn_id: str) -> str:
     if "://" not in raw:
         raw = "https://" + raw
     parts = urlsplit(raw)
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError:
+        parts = parts._replace(scheme="invalid")
     if parts.scheme not in ("http", "https") or not parts.hostname or " " in raw:
         raise _config_error(
             f"Connection {conn_id!r}: endpoint {endpoint!r} is not an http(s) URL "

@@ -271,7 +271,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         if not self.wait_for_completion:
             return run.run_id
         started_at = time.time()
-        from airflow_provider_drpipelines._runs import ends_wait
+        from airflow_provider_drpipelines.statuses import ends_wait
 
         if ends_wait(run.status):
             return self._finish(run.pipeline_id, run.run_id, run.version, run.status)
@@ -331,11 +331,15 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
 
     def _existing_run(self, version: int | None, payload: dict[str, Any] | None) -> TrackedRun | None:
         hook = self.hook
-        input_id = self.input_id
-        if payload is not None:
-            same_input = hook.find_input_with_payload(self.pipeline_id, version, payload)
-            input_id = None if same_input is None else same_input["id"]
-        run = None if input_id is None else hook.find_active_run(self.pipeline_id, version, input_id)
+        if payload is None:
+            input_ids = {self.input_id} if self.input_id else set()
+        else:
+            input_ids = {
+                i["id"]
+                for i in hook.iterate(hook.list_inputs, self.pipeline_id, version)
+                if i.get("payload") == payload
+            }
+        run = hook.find_active_run(self.pipeline_id, version, input_ids) if input_ids else None
         if run is None:
             return None
         self.log.info("reuse_existing_run: adopting unfinished run %s (%s).", run["id"], run["status"])
@@ -399,8 +403,9 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
             store.set(RUN_STATE_KEY, tracked)
         deadlines = [d for d in (end_time, execution_deadline) if d is not None]
         backstop = timedelta(seconds=max(max(deadlines) - now, 0.0)) + DEFERRAL_GRACE if deadlines else None
-        # end_time comes back to execute_complete, so a re-deferral keeps the original timeout.
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop, kwargs={"end_time": end_time})
+        # Both come back to execute_complete, so a re-deferral keeps the original timeout and polling pace.
+        resume = {"end_time": end_time, "run_started_at": started_at}
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop, kwargs=resume)
 
     def _execution_deadline(self, context: Context) -> float | None:
         """``execution_timeout`` as a wall-clock deadline: Airflow 3 does not enforce it while deferred."""
@@ -414,17 +419,22 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         return start + self.execution_timeout.total_seconds() - lead
 
     def execute_complete(
-        self, context: Context, event: dict[str, Any] | None = None, end_time: float | None = None
+        self,
+        context: Context,
+        event: dict[str, Any] | None = None,
+        end_time: float | None = None,
+        run_started_at: float | None = None,
     ) -> str:
-        from airflow_provider_drpipelines._runs import ends_wait, validate_event
+        from airflow_provider_drpipelines._runs import validate_event
         from airflow_provider_drpipelines.exceptions import DataRobotApiError, PipelineRunTimeoutError
+        from airflow_provider_drpipelines.statuses import ends_wait
         from airflow_provider_drpipelines.triggers import EVENT_ERROR, EVENT_TIMEOUT
 
         event = validate_event(event)
         run = TrackedRun(event["pipeline_id"], event["run_id"], event.get("version"), event["status"])
         if run.status == EVENT_TIMEOUT:
-            if self.cancel_on_kill:
-                self.hook.cancel_run_if_active(run.pipeline_id, run.run_id, run.version)
+            # The trigger cancels at its deadline; this catches a cancel it could not deliver.
+            self.hook.cancel_run_if_active(run.pipeline_id, run.run_id, run.version)
             raise PipelineRunTimeoutError(
                 event["message"], pipeline_id=run.pipeline_id, run_id=run.run_id, status=run.status
             )
@@ -442,9 +452,8 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
                 ) from err
             if not ends_wait(status):
                 self.log.info("Run %s is %s; resuming the wait.", run.run_id, status)
-                self._defer(
-                    context, TrackedRun(run.pipeline_id, run.run_id, run.version, status), time.time(), end_time
-                )
+                resumed = TrackedRun(run.pipeline_id, run.run_id, run.version, status)
+                self._defer(context, resumed, run_started_at or time.time(), end_time)
             run = TrackedRun(run.pipeline_id, run.run_id, run.version, status)
         return self._finish(run.pipeline_id, run.run_id, run.version, run.status)
 
@@ -479,7 +488,7 @@ class DataRobotCancelPipelineRunOperator(_PipelinesOperator):
         self.version = version
 
     def execute(self, context: Context) -> bool:
-        from airflow_provider_drpipelines.exceptions import ApiConflictError
+        from airflow_provider_drpipelines.exceptions import ApiConflictError, ApiNotFoundError
 
         version = self._scope(_version_argument(self.version, none_means_draft=True))
         try:
@@ -487,5 +496,11 @@ class DataRobotCancelPipelineRunOperator(_PipelinesOperator):
         except ApiConflictError as err:
             self.log.info("Run %s was not cancelled, it had already ended: %s", self.run_id, err.detail)
             return False
+        except ApiNotFoundError as err:
+            scope = "the draft" if version is None else f"version {version}"
+            raise DataRobotConfigError(
+                f"Run {self.run_id!r} was not found in {scope} of pipeline {self.pipeline_id!r} ({err.detail}). "
+                "A run is addressed through the version it was started on: pass that version."
+            ) from err
         self.log.info("Cancelled run %s.", self.run_id)
         return True

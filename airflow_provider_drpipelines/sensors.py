@@ -71,7 +71,8 @@ class DataRobotPipelineRunSensor(BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> bool:
-        from airflow_provider_drpipelines._runs import ends_wait, raise_unless_completed
+        from airflow_provider_drpipelines._runs import raise_unless_completed
+        from airflow_provider_drpipelines.statuses import ends_wait
 
         version = self._version_number
         status: str = self.hook.get_run_status(self.pipeline_id, self.run_id, version)["status"]

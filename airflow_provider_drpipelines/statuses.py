@@ -29,6 +29,11 @@ SUCCESS_RUN_STATUSES: Final = frozenset({RunStatus.COMPLETED})
 KNOWN_RUN_STATUSES: Final = ACTIVE_RUN_STATUSES | TERMINAL_RUN_STATUSES
 
 
+def ends_wait(status: object) -> bool:
+    """A status ends a wait when it is terminal, or one we do not know (never mistaken for success)."""
+    return not isinstance(status, str) or status in TERMINAL_RUN_STATUSES or status not in KNOWN_RUN_STATUSES
+
+
 class TaskExecutionStatus:
     """Status of one ``@task`` execution inside a run."""
 

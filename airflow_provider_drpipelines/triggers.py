@@ -18,7 +18,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_drpipelines._polling import next_poll_delay
 from airflow_provider_drpipelines.connection import DEFAULT_CONN_ID
 from airflow_provider_drpipelines.exceptions import DataRobotApiError
-from airflow_provider_drpipelines.statuses import KNOWN_RUN_STATUSES, TERMINAL_RUN_STATUSES
+from airflow_provider_drpipelines.statuses import ends_wait
 
 #: Event statuses besides the run's own: the wait ran out, or the run could not be followed.
 EVENT_TIMEOUT = "timeout"
@@ -126,6 +126,7 @@ class DataRobotPipelineRunTrigger(BaseTrigger):
         errors = 0
         while True:
             delay = next_poll_delay(self.poll_interval, self.max_poll_interval, time.time() - self.run_started_at)
+            status: Any = None
             try:
                 status = (await poller.get_run_status(self.pipeline_id, self.run_id, self.version))["status"]
                 errors = 0
@@ -134,11 +135,12 @@ class DataRobotPipelineRunTrigger(BaseTrigger):
                 if not err.retryable or errors > self.max_consecutive_errors:
                     return self._event(EVENT_ERROR, f"Stopped following run {self.run_id}: {err}")
                 self.log.warning("Status poll failed (%d in a row), will retry: %s", errors, err)
-                status, delay = "", err.retry_after if err.retry_after is not None else delay
-            if status in TERMINAL_RUN_STATUSES or (status and status not in KNOWN_RUN_STATUSES):
-                return self._event(status, f"Pipeline run {self.run_id} is {status}.")
+                delay = max(delay, err.retry_after or 0.0)  # Retry-After may lengthen the pause, never shorten it
+            else:
+                if ends_wait(status):
+                    return self._event(str(status), f"Pipeline run {self.run_id} is {status}.")
             if expired := self._expired_deadline():
-                return await self._time_out(status, expired)
+                return await self._time_out(status or "", expired)
             await asyncio.sleep(min(delay, self._seconds_to_deadline()))
 
     def _deadlines(self) -> list[tuple[float, str]]:

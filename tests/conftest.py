@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import tempfile
@@ -18,6 +19,9 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="drpipelines-airfl
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(_DAGS_DIR))
+if int(importlib.metadata.version("apache-airflow").split(".")[0]) < 3:
+    # Airflow 2 defaults to LocalExecutor, which refuses the SQLite test database; 3.x has no such check.
+    os.environ.setdefault("AIRFLOW__CORE__EXECUTOR", "SequentialExecutor")
 
 CONN_TYPE = "datarobot_pipelines"
 DEFAULT_CONN_ID = "datarobot_pipelines_default"

@@ -47,7 +47,7 @@ def test_endpoint_forms(host, port, api_url, ui_url):
     assert s.url("/pipelines") == api_url + "/pipelines"
 
 
-@pytest.mark.parametrize("host", ["ftp://x", "not a url", "https://", "file:///etc/passwd"])
+@pytest.mark.parametrize("host", ["ftp://x", "not a url", "https://", "file:///etc/passwd", "https://x:abc"])
 def test_bad_endpoint_is_a_config_error(host):
     with pytest.raises(DataRobotConfigError, match=r"my_conn.*is not an http\(s\) URL") as info:
         settings(host)

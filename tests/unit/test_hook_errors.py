@@ -20,6 +20,7 @@ from airflow_provider_drpipelines.exceptions import (
     ApiTransientError,
     ApiValidationError,
     DataRobotApiError,
+    DataRobotConfigError,
 )
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 
@@ -134,6 +135,22 @@ def test_connection_refused(hook, requests_mock):
         hook.get_pipeline("p1")
     assert info.value.connected is False
     assert info.value.status is None
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        requests.exceptions.InvalidURL("Failed to parse"),
+        requests.exceptions.InvalidHeader("bad header"),
+        requests.exceptions.MissingSchema("no schema"),
+    ],
+)
+def test_a_request_that_cannot_be_sent_is_a_config_error_and_not_retried(hook, clock, requests_mock, exc):
+    requests_mock.get(f"{API}/pipelines/p1", exc=exc)
+    with pytest.raises(DataRobotConfigError, match="GET /pipelines/p1 cannot be sent"):
+        hook.get_pipeline("p1")
+    assert requests_mock.call_count == 1
+    assert clock.sleeps == []
 
 
 @pytest.mark.parametrize(
@@ -438,10 +455,17 @@ def test_iterate_passes_keyword_filters(hook, requests_mock):
     assert query_of(listing.last_request) == {"mode": "locked", "offset": "0", "limit": "100"}
 
 
-@pytest.mark.parametrize("body", [{"items": []}, [RUN], {"data": None}])
-def test_iterate_page_without_data_list(hook, requests_mock, body):
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"items": []}, r"GET /pipelines/p1/dispatches answered without the field\(s\) data"),
+        ([RUN], r"GET /pipelines/p1/dispatches answered without the field\(s\) data"),
+        ({"data": None}, r"list_runs\(\) did not answer a page with a 'data' list"),
+    ],
+)
+def test_iterate_page_without_data_list(hook, requests_mock, body, message):
     requests_mock.get(f"{API}/pipelines/p1/dispatches", json=body)
-    with pytest.raises(ApiResponseError, match="did not answer a page with a 'data' list"):
+    with pytest.raises(ApiResponseError, match=message):
         list(hook.iterate(hook.list_runs, "p1"))
 
 

@@ -31,6 +31,7 @@ EVERYTHING: dict[str, Any] = {
     "content": "",
     "url": "https://s3/x",
     "versionString": "1.0",
+    "data": [],
 }
 
 

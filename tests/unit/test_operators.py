@@ -391,11 +391,12 @@ def test_execute_complete_cancelled_is_a_failure(dr_hook, pipeline):
 
 @pytest.mark.parametrize("cancel_on_kill", [True, False])
 def test_execute_complete_timeout_cancels_a_live_run(emu, dr_hook, pipeline, cancel_on_kill):
+    """A timeout always cancels (like the trigger at its deadline); cancel_on_kill is about kills only."""
     run_id = start_run(dr_hook, pipeline, scripted(seconds=5))
     op = run_op("p", input_id="i", cancel_on_kill=cancel_on_kill)
     with fails_with(PipelineRunTimeoutError):
         op.execute_complete(make_context(), event("timeout", run_id, pipeline))
-    assert (run_status(dr_hook, pipeline, run_id) == "CANCELLED") is cancel_on_kill
+    assert run_status(dr_hook, pipeline, run_id) == "CANCELLED"
 
 
 def test_execute_complete_timeout_of_a_finished_run_still_fails(dr_hook, pipeline):
@@ -414,6 +415,16 @@ def test_execute_complete_error_on_a_live_run_defers_again(dr_hook, pipeline):
     _, kwargs = info.value.trigger.serialize()
     assert (kwargs["pipeline_id"], kwargs["run_id"], kwargs["version"]) == (pipeline, run_id, 1)
     assert info.value.method_name == "execute_complete"
+
+
+def test_a_re_deferral_keeps_the_runs_age_for_adaptive_polling(dr_hook, pipeline):
+    run_id = start_run(dr_hook, pipeline, scripted(seconds=5))
+    started_long_ago = time.time() - 3600
+    op = run_op("p", input_id="i", deferrable=True)
+    with pytest.raises(TaskDeferred) as info:
+        op.execute_complete(make_context(), event("error", run_id, pipeline), run_started_at=started_long_ago)
+    assert info.value.trigger.serialize()[1]["run_started_at"] == started_long_ago
+    assert info.value.kwargs["run_started_at"] == started_long_ago
 
 
 def test_execute_complete_error_on_a_completed_run_succeeds(dr_hook, pipeline):
@@ -545,6 +556,19 @@ def test_reuse_existing_run_of_an_input_with_the_same_payload(emu, dr_hook, pipe
     assert emu.stats()["runs"] == 1 and emu.stats()["inputs"] == 1
 
 
+def test_reuse_existing_run_finds_a_live_run_behind_an_older_input_with_the_same_payload(emu, dr_hook, pipeline):
+    payload = scripted(seconds=5, limit=8)
+    live = start_run(dr_hook, pipeline, payload)
+    dr_hook.create_input(pipeline, dict(payload), 1)  # a newer input with the same payload, and no run
+
+    adopted = run_op(pipeline, payload=dict(payload), reuse_existing_run=True, wait_for_completion=False).execute(
+        make_context()
+    )
+
+    assert adopted == live
+    assert emu.stats()["runs"] == 1
+
+
 def test_reuse_existing_run_starts_one_when_none_is_live(emu, dr_hook, pipeline):
     payload = scripted(seconds=0.05)
     finished = start_run(dr_hook, pipeline, payload)
@@ -619,8 +643,8 @@ def test_cancel_a_finished_run_is_not_an_error(dr_hook, pipeline):
     assert run_status(dr_hook, pipeline, run_id) == "COMPLETED"
 
 
-def test_cancel_an_unknown_run_fails(pipeline):
-    with fails_with(DataRobotApiError, "404"):
+def test_cancel_an_unknown_run_fails_saying_which_scope_was_searched(pipeline):
+    with fails_with(DataRobotConfigError, "not found in version 1 of pipeline .* pass that version"):
         cancel_op(pipeline, "0123456789abcdef01234567").execute(make_context())
 
 

@@ -100,30 +100,74 @@ def test_run_reports_cancelled_when_the_run_is_cancelled_while_it_waits(make_tri
     assert len(deletes(emu)) == 1  # ours; the trigger itself did not cancel
 
 
-def test_unknown_status_ends_the_wait_with_that_status(conn_env, monkeypatch):
+@pytest.fixture
+def scripted_api(conn_env, monkeypatch):
+    """Point the trigger's client at a scripted list of (HTTP status, JSON body, headers) answers."""
     conn_id = conn_env(host="https://dr.example.com", password=EMU_TOKEN)
-    answers = iter(["RUNNING", "SUSPENDED_BY_ADMIN"])
     seen: list[str] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request.url.path)
-        return httpx.Response(200, json={"id": "r-1", "status": next(answers)})
+    def script(*answers: tuple[int, Any, dict[str, str]]) -> tuple[str, list[str]]:
+        pending = iter(answers)
 
-    async def mock_client(self: DataRobotPipelinesHook) -> DataRobotPipelinesAsyncClient:
-        settings = await self.aget_settings()
-        return DataRobotPipelinesAsyncClient(
-            settings, httpx.AsyncClient(transport=httpx.MockTransport(handler)), self.retry_policy
-        )
+        def handler(request: httpx.Request) -> httpx.Response:
+            seen.append(request.url.path)
+            code, body, headers = next(pending)
+            return httpx.Response(code, json=body, headers=headers)
 
-    monkeypatch.setattr(DataRobotPipelinesHook, "aget_client", mock_client)
-    trigger = DataRobotPipelineRunTrigger(
-        pipeline_id="p-1", run_id="r-1", version=2, conn_id=conn_id, poll_interval=0.01, max_poll_interval=0.01
+        async def mock_client(self: DataRobotPipelinesHook) -> DataRobotPipelinesAsyncClient:
+            settings = await self.aget_settings()
+            return DataRobotPipelinesAsyncClient(
+                settings, httpx.AsyncClient(transport=httpx.MockTransport(handler)), self.retry_policy
+            )
+
+        monkeypatch.setattr(DataRobotPipelinesHook, "aget_client", mock_client)
+        return conn_id, seen
+
+    return script
+
+
+def _scripted_trigger(conn_id: str, poll_interval: float = 0.01) -> DataRobotPipelineRunTrigger:
+    return DataRobotPipelineRunTrigger(
+        pipeline_id="p-1", run_id="r-1", version=2, conn_id=conn_id, poll_interval=poll_interval, max_poll_interval=0.01
     )
 
-    events = run_events(trigger)
 
-    assert [e["status"] for e in events] == ["SUSPENDED_BY_ADMIN"]
+def test_unknown_status_ends_the_wait_with_that_status(scripted_api):
+    conn_id, seen = scripted_api((200, {"id": "r-1", "status": "RUNNING"}, {}), (200, {"status": "SUSPENDED"}, {}))
+
+    events = run_events(_scripted_trigger(conn_id))
+
+    assert [e["status"] for e in events] == ["SUSPENDED"]
     assert seen == ["/api/v2/pipelines/p-1/versions/2/dispatches/r-1/status"] * 2
+
+
+@pytest.mark.parametrize("status", [None, {"nested": "RUNNING"}, 3])
+def test_a_status_that_is_not_a_string_ends_the_wait_instead_of_polling_forever(scripted_api, status):
+    conn_id, seen = scripted_api((200, {"id": "r-1", "status": status}, {}))
+
+    events = run_events(_scripted_trigger(conn_id))
+
+    assert [e["status"] for e in events] == [str(status)]
+    assert len(seen) == 1
+
+
+def test_retry_after_zero_does_not_shorten_the_pause(scripted_api, monkeypatch):
+    conn_id, _ = scripted_api(
+        (503, {"detail": "busy"}, {"Retry-After": "0"}), (200, {"id": "r-1", "status": "COMPLETED"}, {})
+    )
+    pauses: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def record(delay: float) -> None:
+        pauses.append(delay)
+        await real_sleep(0)
+
+    monkeypatch.setattr(triggers.asyncio, "sleep", record)
+
+    events = run_events(_scripted_trigger(conn_id, poll_interval=7.0))
+
+    assert [e["status"] for e in events] == ["COMPLETED"]
+    assert pauses == [7.0], "the poll interval, not Retry-After: 0"
 
 
 # --- polling cost --------------------------------------------------------------------------------
