@@ -562,7 +562,6 @@ def _pooled_http_client(settings: ConnectionSettings) -> httpx.AsyncClient:
             for scheme, url in settings.proxies
         }
         client = _gated_client_class()(
-            max_in_flight=POOL_CONNECTIONS,
             verify=_httpx_verify(settings),
             mounts=mounts or None,
             limits=httpx.Limits(max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS),
@@ -585,9 +584,9 @@ def _gated_client_class() -> type[httpx.AsyncClient]:
         poll and 257 ms loop lag p99 before; a semaphore's wait is O(1)).
         """
 
-        def __init__(self, *args: Any, max_in_flight: int, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self._in_flight = asyncio.Semaphore(max_in_flight)
+            self._in_flight = asyncio.Semaphore(POOL_CONNECTIONS)
 
         async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
             async with self._in_flight:
