@@ -1,0 +1,192 @@
+"""Run every benchmark, one fresh process each, then print each figure next to its target.
+
+    python bench/run_all.py            # full mode (about 15-20 minutes; installs bench/.venv-dbt once)
+    python bench/run_all.py --quick    # smoke mode: every benchmark in its quick mode (under a minute)
+    make bench / make bench-smoke      # the same through the Makefile
+
+Each benchmark prints its own table and writes bench/results/<name>.json; this script then reads those
+files and prints the closing summary. It exits non-zero only when a benchmark fails to run: a missed
+target is a finding to report, not a broken benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import BENCH_DIR, RESULTS_DIR, table, verdict
+
+BENCHMARKS = ("parse_cost", "polling_cost", "worker_slot", "triggerer_scale", "emulator_throughput")
+
+
+def load(name: str) -> dict[str, Any] | None:
+    path = RESULTS_DIR / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def summary_rows() -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    if (trig := load("triggerer_scale")) is not None:
+        targets = trig["targets"]
+        phases = trig["phases"]
+        ours = {p["n"]: p for p in phases if p["variant"] == "ours"}
+        if (at := ours.get(targets["n"])) is not None:
+            n = f"N={targets['n']:,}"
+            rows += [
+                [
+                    f"triggerer {n}: CPU, % of one core",
+                    f"{at['core_share'] * 100:.1f} %",
+                    f"< {targets['core_share'] * 100:g} %",
+                    verdict(at["core_share"] < targets["core_share"]),
+                ],
+                [f"triggerer {n}: CPU per status poll", f"{at['cpu_s_per_poll'] * 1e3:.2f} ms", "", ""],
+                [
+                    f"triggerer {n}: loop lag p50 / p99",
+                    f"{at['loop_lag_p50_ms']:.1f} / {at['loop_lag_p99_ms']:.1f} ms",
+                    f"p99 < {targets['loop_lag_p99_ms']:g} ms",
+                    verdict(at["loop_lag_p99_ms"] < targets["loop_lag_p99_ms"]),
+                ],
+                [
+                    f"triggerer {n}: polls per second",
+                    f"{at['polls_per_s']:.0f} (of {at['expected_polls_per_s']:.0f})",
+                    "",
+                    "",
+                ],
+                [
+                    f"triggerer {n}: new TCP connections per poll",
+                    f"{at['connections_per_poll']:.4f}",
+                    f"< {targets['connections_per_poll']:g}",
+                    verdict(at["connections_per_poll"] < targets["connections_per_poll"]),
+                ],
+            ]
+        for n, phase in sorted(ours.items()):
+            rows.append(
+                [
+                    f"triggerer N={n:,}: errors; detection p99",
+                    f"{phase['errors']}; {phase['detection_latency_p99_s']:.2f} s",
+                    f"0; <= {phase['detection_latency_bound_s']:.2f} s",
+                    verdict(
+                        phase["errors"] == 0 and phase["detection_latency_p99_s"] <= phase["detection_latency_bound_s"]
+                    ),
+                ]
+            )
+        for ratio in trig["ratios"]:
+            rows.append(
+                [
+                    f"triggerer N={ratio['n']:,}: {ratio['vs']} / ours",
+                    f"CPU/poll x{ratio['cpu_per_poll']:.2f}, "
+                    f"lag p99 x{ratio['loop_lag_p99']:.1f}, conn/poll {_conn_ratio(ratio)}",
+                    "",
+                    "",
+                ]
+            )
+    if (parse := load("parse_cost")) is not None:
+        candidates = parse["candidates"]
+        ours_ms = candidates["ours (project venv)"]["increment_ms_median"]
+        if parse["ratio_ours_to_dbt"] is None:
+            rows.append(
+                ["DAG parse: operator import increment", f"{ours_ms:.1f} ms (dbt skipped)", "<= 0.5 x dbt", "-"]
+            )
+        else:
+            dbt_ms = candidates["dbt Cloud (dbt venv)"]["increment_ms_median"]
+            ratio = parse["ratio_ours_to_dbt"]
+            rows.append(
+                [
+                    "DAG parse: increment ours vs dbt Cloud",
+                    f"{ours_ms:.1f} vs {dbt_ms:.0f} ms (x{ratio:.3f})",
+                    f"<= x{parse['target_ratio']:g}",
+                    verdict(ratio <= parse["target_ratio"]),
+                ]
+            )
+        heavy = parse["heavy_modules_loaded"]
+        rows.append(["DAG parse: heavy modules loaded", ", ".join(heavy) or "none", "none", verdict(not heavy)])
+    if (polling := load("polling_cost")) is not None:
+        for row in polling["rows"]:
+            if row["path"] == "trigger" and row["mode"] == "adaptive":
+                calls_ok = row["calls_ok"]
+                target = f"<= {polling['max_calls_2h']} calls; " if calls_ok is not None else ""
+                rows.append(
+                    [
+                        f"polling: {row['run']} run, poll {row['poll_interval']:g} s",
+                        f"{row['status_calls']} calls, worst latency {row['worst_latency_s']:.1f} s",
+                        f"{target}<= {row['latency_bound_s']:g} s",
+                        verdict(row["latency_ok"] and calls_ok in (None, True)),
+                    ]
+                )
+    if (slot := load("worker_slot")) is not None:
+        for key, value in slot["summary"].items():
+            rows.append(
+                [
+                    f"worker slot: {key}",
+                    f"median {value['median_s'] * 1000:.1f} ms, max "
+                    f"{value['max_s'] * 1000:.1f} ms, {'/'.join(map(str, value['api_calls']))} calls",
+                    f"<= {slot['target_seconds']:g} s, <= {slot['target_calls']} calls",
+                    verdict(value["passed"]),
+                ]
+            )
+        cold = slot["cold_first_execute"]
+        rows.append(
+            [
+                "worker slot: cold first execute()",
+                f"{cold['execute_s'] * 1000:.0f} ms",
+                f"<= {slot['target_seconds']:g} s",
+                verdict(cold["execute_s"] <= slot["target_seconds"]),
+            ]
+        )
+    if (emulator := load("emulator_throughput")) is not None:
+        fast = next((p for p in emulator.get("phases", []) if p["phase"].startswith("run-status")), None)
+        if fast is not None:
+            rows.append(
+                [
+                    "emulator: run-status polls served",
+                    f"{fast['requests_per_second']:,} req/s (p99 {fast['p99_ms']} ms)",
+                    "",
+                    "",
+                ]
+            )
+    return rows
+
+
+def _conn_ratio(ratio: dict[str, Any]) -> str:
+    value = ratio["connections_per_poll"]
+    return "ours opened none" if value == float("inf") else f"x{value:.0f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smoke mode: every benchmark in its quick mode")
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="run only these benchmarks")
+    args = parser.parse_args()
+
+    failed = []
+    timings = {}
+    for name in args.only or BENCHMARKS:
+        command = [sys.executable, str(BENCH_DIR / f"{name}.py"), *(["--quick"] if args.quick else [])]
+        print(f"\n===== {name}{' --quick' if args.quick else ''} =====", flush=True)
+        started = time.perf_counter()
+        done = subprocess.run(command, check=False)
+        timings[name] = time.perf_counter() - started
+        if done.returncode != 0:
+            failed.append(name)
+            print(f"!! {name} failed with exit code {done.returncode}", flush=True)
+
+    print(
+        "\n===== summary: each figure next to its target" + (" (QUICK MODE: smoke figures only)" if args.quick else "")
+    )
+    print(table(["figure", "measured", "target", "verdict"], summary_rows()))
+    print("\n" + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.items()))
+    if failed:
+        print(f"!! failed: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
