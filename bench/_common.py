@@ -15,7 +15,9 @@ from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
-RESULTS_DIR = BENCH_DIR / "results"
+DEFAULT_RESULTS_DIR = BENCH_DIR / "results"
+#: Where result files go; the smoke test points this elsewhere so it never overwrites full-mode results.
+RESULTS_DIR = Path(os.environ.get("DRPIPELINES_BENCH_RESULTS") or DEFAULT_RESULTS_DIR)
 EXAMPLE_PIPELINE = REPO_ROOT / "example_dags" / "pipelines" / "score_customers.py"
 TOKEN = "bench-token-0123456789"
 CONN_ENV = "AIRFLOW_CONN_DATAROBOT_PIPELINES_DEFAULT"
@@ -65,13 +67,14 @@ def verdict(ok: bool | None) -> str:
     return "-" if ok is None else ("PASS" if ok else "MISS")
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> str:
-    """A plain-text table: first column left-aligned, the others right-aligned."""
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None, left: int = 1) -> str:
+    """A plain-text table: the first ``left`` columns left-aligned, the others right-aligned."""
     cells = [[str(h) for h in headers]] + [[_fmt(v) for v in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
 
     def line(row: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        pairs = enumerate(zip(row, widths, strict=True))
+        return "  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in pairs)
 
     out = [title, ""] if title else []
     out += [line(cells[0]), "  ".join("-" * w for w in widths)] + [line(r) for r in cells[1:]]
