@@ -53,6 +53,7 @@ def pipeline_id(emulator: EmulatorServer, airflow_db: None) -> str:
 
 @dataclass
 class DagResult:
+    run_id: str
     state: str
     task_states: dict[str, str]
     xcoms: dict[tuple[str, str], Any]
@@ -70,4 +71,4 @@ def run_dag(dag_file: Path, dag_id: str, conf: dict[str, Any]) -> DagResult:
         for ti in tis
         for key in ("return_value", "run_id", "run_url", "pipeline_version")
     }
-    return DagResult(str(dag_run.state), {ti.task_id: str(ti.state) for ti in tis}, xcoms)
+    return DagResult(dag_run.run_id, str(dag_run.state), {ti.task_id: str(ti.state) for ti in tis}, xcoms)

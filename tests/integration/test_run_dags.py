@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
 from airflow_provider_drpipelines.emulator import EmulatorServer
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
@@ -38,13 +39,24 @@ def new_runs(hook: DataRobotPipelinesHook, pipeline_id: str) -> Iterator[Any]:
     yield created
 
 
+@pytest.fixture
+def task_log(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Any:
+    """Call it after dag.test(): the task logs, printed on Airflow 3, logging records on Airflow 2."""
+
+    def read() -> str:
+        captured = capfd.readouterr()
+        return captured.out + captured.err + caplog.text
+
+    return read
+
+
 def _run(dag_id: str, pipeline_id: str, **conf: Any) -> DagResult:
     return run_dag(DAGS, dag_id, {"pipeline_id": pipeline_id, **conf})
 
 
 @BOTH_MODES
 def test_run_succeeds_and_publishes_run_id_and_url(
-    mode: str, pipeline_id: str, emulator: EmulatorServer, new_runs: Any, capfd: pytest.CaptureFixture[str]
+    mode: str, pipeline_id: str, emulator: EmulatorServer, new_runs: Any, task_log: Any
 ) -> None:
     result = _run(f"it_run_{mode}", pipeline_id)
 
@@ -58,18 +70,17 @@ def test_run_succeeds_and_publishes_run_id_and_url(
     assert result.xcoms[("run", "run_url")] == f"{emulator.base_url}/pipelines/{pipeline_id}/runs/{run_id}"
     assert result.xcoms[("run", "pipeline_version")] == 1
     assert inputs[0]["payload"]["limit"] == 10, "a value written as one {{ }} expression renders natively"
-    captured = capfd.readouterr()
-    assert TOKEN not in captured.out + captured.err
+    assert TOKEN not in task_log()
 
 
 @BOTH_MODES
 def test_failed_run_fails_the_task_naming_the_failing_task(
-    mode: str, pipeline_id: str, capfd: pytest.CaptureFixture[str]
+    mode: str, pipeline_id: str, task_log: Any
 ) -> None:
     result = _run(f"it_run_{mode}", pipeline_id, script={"outcome": "FAILED", "failing_task": "score"})
 
     assert result.task_states == {"run": "failed"}
-    log = capfd.readouterr().out
+    log = task_log()
     assert "PipelineRunError" in log
     assert "ended FAILED" in log
     assert "Task 'score' FAILED: ValueError: scripted failure in task 'score'" in log
@@ -78,12 +89,12 @@ def test_failed_run_fails_the_task_naming_the_failing_task(
 
 @BOTH_MODES
 def test_errored_run_raises_its_own_retryable_error(
-    mode: str, pipeline_id: str, capfd: pytest.CaptureFixture[str]
+    mode: str, pipeline_id: str, task_log: Any
 ) -> None:
     result = _run(f"it_run_{mode}", pipeline_id, script={"outcome": "ERRORED"})
 
     assert result.task_states == {"run": "failed"}
-    log = capfd.readouterr().out
+    log = task_log()
     assert "PipelineRunErroredError" in log
     assert "ended ERRORED" in log
 
@@ -104,7 +115,7 @@ def _cancel_first_new_run(hook: DataRobotPipelinesHook, pipeline_id: str, known:
 
 @BOTH_MODES
 def test_run_cancelled_elsewhere_fails_the_task(
-    mode: str, pipeline_id: str, hook: DataRobotPipelinesHook, new_runs: Any, capfd: pytest.CaptureFixture[str]
+    mode: str, pipeline_id: str, hook: DataRobotPipelinesHook, new_runs: Any, task_log: Any
 ) -> None:
     known = {r["id"] for r in hook.iterate(hook.list_runs, pipeline_id, 1)}
     canceller = _cancel_first_new_run(hook, pipeline_id, known)
@@ -115,11 +126,11 @@ def test_run_cancelled_elsewhere_fails_the_task(
     assert result.task_states == {"run": "failed"}
     runs, _ = new_runs()
     assert [r["status"] for r in runs] == ["CANCELLED"]
-    assert "ended CANCELLED" in capfd.readouterr().out
+    assert "ended CANCELLED" in task_log()
 
 
 @BOTH_MODES
-def test_timeout_cancels_the_run(mode: str, pipeline_id: str, new_runs: Any, capfd: pytest.CaptureFixture[str]) -> None:
+def test_timeout_cancels_the_run(mode: str, pipeline_id: str, new_runs: Any, task_log: Any) -> None:
     started = time.monotonic()
     result = _run(f"it_timeout_{mode}", pipeline_id, script={"seconds": 30})
 
@@ -127,7 +138,7 @@ def test_timeout_cancels_the_run(mode: str, pipeline_id: str, new_runs: Any, cap
     assert time.monotonic() - started < 20, "the 1.5 s timeout ended the wait, not the 30 s run"
     runs, _ = new_runs()
     assert [r["status"] for r in runs] == ["CANCELLED"]
-    assert "PipelineRunTimeoutError" in capfd.readouterr().out
+    assert "PipelineRunTimeoutError" in task_log()
 
 
 @BOTH_MODES
@@ -140,11 +151,11 @@ def test_sensor_follows_a_run_started_without_waiting(mode: str, pipeline_id: st
     assert runs[0]["status"] == "COMPLETED"
 
 
-def test_sensor_fails_when_the_watched_run_fails(pipeline_id: str, capfd: pytest.CaptureFixture[str]) -> None:
+def test_sensor_fails_when_the_watched_run_fails(pipeline_id: str, task_log: Any) -> None:
     result = _run("it_watch_poke", pipeline_id, script={"outcome": "FAILED", "failing_task": "publish"})
 
     assert result.task_states == {"start": "success", "watch": "failed"}
-    assert "Task 'publish' FAILED" in capfd.readouterr().out
+    assert "Task 'publish' FAILED" in task_log()
 
 
 @BOTH_MODES
@@ -169,3 +180,13 @@ def test_transient_faults_neither_lose_nor_duplicate_the_run(
     assert result.xcoms[("run", "return_value")] == runs[0]["id"]
     creates = len(emulator.request_log(path=r"/dispatches/?$", method="POST")) - creates_before
     assert creates == 2, "a 429, then a create whose answer was dropped, and no third create"
+
+
+@pytest.mark.skipif(AIRFLOW_V_3_0_PLUS, reason="Airflow 3.0-3.2 ask the API server (unit-tested)")
+def test_airflow2_kill_check_reads_the_task_instance_from_the_database(pipeline_id: str) -> None:
+    from airflow_provider_drpipelines.triggers import _read_task_instance
+
+    result = _run("it_run_worker", pipeline_id)
+
+    assert _read_task_instance("it_run_worker", "run", result.run_id, -1) == ("success", 1)
+    assert _read_task_instance("it_run_worker", "run", "no-such-run", -1) == (None, None)

@@ -20,7 +20,10 @@ HEAVY_THIRD_PARTY = ("requests", "httpx", "uvicorn", "fastapi", "starlette", "ur
 PROBE = textwrap.dedent(
     """
     import json, sys
-    import airflow.sdk
+    try:
+        import airflow.sdk  # what a DAG file imports on Airflow 3
+    except ImportError:
+        import airflow  # Airflow 2
     baseline = set(sys.modules)
     import airflow_provider_drpipelines.operators as operators
     import airflow_provider_drpipelines.sensors as sensors
