@@ -15,6 +15,10 @@ HTTP client per poll, as dbt Cloud's trigger does with aiohttp:
 * ``naive-ctx``: a new ``httpx.AsyncClient`` per poll that reuses one SSL context: only the new
   client and TCP connection per poll remain, closer to aiohttp's per-session cost.
 
+And ``ours-lean``: the provider's trigger with a prototype lean HTTP/1.1 transport
+(``bench/_lean_transport.py``, not part of the package) mounted under its pooled client, to show how much
+of the CPU per poll is httpx's transport stack (httpcore on anyio) rather than the provider.
+
 Measured over the steady-state window (every trigger started and through one full poll round, up to
 the first run's scripted end):
 
@@ -22,8 +26,9 @@ the first run's scripted end):
   window divided by the status polls the emulator served in it (``/_emulator/stats``, read at the window
   edges; nothing else calls the API then). ``% of one core`` is CPU time / wall time.
 * event-loop lag: a ticker coroutine sleeps 10 ms and records how late it wakes; p50/p99 in the window.
-* polls per second, and TCP connections opened per poll: every TCP connect httpx makes goes through
-  ``httpcore``'s ``AutoBackend.connect_tcp``, which is wrapped with a counter (both variants use httpx).
+* polls per second, and TCP connections opened per poll: every TCP connect this process's event loop
+  makes (httpcore through anyio, and plain asyncio streams) goes through ``loop.create_connection``,
+  which is wrapped with a counter.
   Cross-check: the kernel's ``Tcp: ActiveOpens`` counter (``/proc/net/snmp``, whole network namespace,
   minus the benchmark's own admin calls).
 * detection latency: the run's scripted end (its ``createdAt`` + T) to the trigger's event, all runs.
@@ -64,7 +69,7 @@ from _common import (
     write_result,
 )
 
-VARIANTS = ("ours", "naive", "naive-ctx")
+VARIANTS = ("ours", "ours-lean", "naive", "naive-ctx")
 TARGET_N = 1000
 TARGET_CORE_SHARE = 0.10
 TARGET_LAG_P99_MS = 50.0
@@ -75,21 +80,49 @@ MAX_POLL_INTERVAL = 300.0
 
 # --- instrumentation ------------------------------------------------------------------------------
 class ConnectCounter:
-    """Counts TCP connects made by httpx (every httpx transport connects through httpcore's AutoBackend)."""
+    """Counts TCP connects made on the event loop: httpcore (through anyio) and plain asyncio streams both
+    open connections with ``loop.create_connection``."""
 
     count = 0
 
     @classmethod
     def install(cls) -> None:
-        from httpcore._backends.auto import AutoBackend
-
-        original = AutoBackend.connect_tcp
+        original = asyncio.BaseEventLoop.create_connection
 
         async def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
             cls.count += 1
             return await original(self, *args, **kwargs)
 
-        AutoBackend.connect_tcp = counted  # type: ignore[method-assign]
+        asyncio.BaseEventLoop.create_connection = counted  # type: ignore[method-assign]
+
+
+def use_lean_transport() -> Any:
+    """Mount the prototype lean transport under the provider's pooled client; returns an undo callable."""
+    import httpx
+    from _lean_transport import LeanTransport
+
+    from airflow_provider_drpipelines import hooks
+
+    real = hooks._pooled_http_client
+
+    def pooled(settings: Any) -> Any:
+        clients = hooks._HTTP_POOLS.setdefault(asyncio.get_running_loop(), {})
+        client = clients.get(settings)
+        if client is None or client.is_closed:
+            tls = httpx.create_ssl_context(verify=hooks._httpx_verify(settings))
+            limits = httpx.Limits(max_connections=hooks.POOL_CONNECTIONS)
+            client = clients[settings] = hooks._gated_client_class()(
+                transport=LeanTransport(httpx.AsyncHTTPTransport(verify=tls, limits=limits), tls),
+                timeout=httpx.Timeout(settings.timeout, pool=None),
+            )
+        return client
+
+    hooks._pooled_http_client = pooled
+
+    def undo() -> None:
+        hooks._pooled_http_client = real
+
+    return undo
 
 
 class WarningCounter(logging.Handler):
@@ -237,7 +270,7 @@ async def run_phase(emu: Any, phase: Phase, pipeline_id: str, grace: float) -> d
     async def start_later(index: int, run: Run) -> None:
         await asyncio.sleep(index / phase.n * poll)  # deferrals arrive spread over one interval
         try:
-            if phase.variant == "ours":
+            if phase.variant in ("ours", "ours-lean"):
                 await follow_ours(phase, run, pipeline_id)
             else:
                 await follow_naive(phase, run, pipeline_id, emu.api_url, ssl_context)
@@ -402,7 +435,12 @@ def main() -> int:  # noqa: PLR0915
                 warnings_before = warnings.count
                 print(f"N={n:<5} {variant:9} set-up {setup:5.1f} s ({n} runs of {run_seconds:g} s); following...",
                       flush=True)  # fmt: skip
-                row = asyncio.run(run_phase(emu, Phase(variant, n, poll, runs), pipeline_id, grace))
+                undo = use_lean_transport() if variant == "ours-lean" else None
+                try:
+                    row = asyncio.run(run_phase(emu, Phase(variant, n, poll, runs), pipeline_id, grace))
+                finally:
+                    if undo is not None:
+                        undo()
                 row["setup_s"] = setup
                 row["run_seconds"] = run_seconds
                 row["warnings"] = warnings.count - warnings_before
@@ -443,7 +481,7 @@ def report(results: list[dict[str, Any]], ns: list[int], variants: list[str], po
     ratios = []
     for n in ns:
         ours = next((r for r in results if r["n"] == n and r["variant"] == "ours"), None)
-        for other in (r for r in results if r["n"] == n and r["variant"] != "ours"):
+        for other in (r for r in results if r["n"] == n and r["variant"] not in ("ours", "ours-lean")):
             if ours is None:
                 continue
             ratios.append({
