@@ -18,6 +18,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_drpipelines._polling import next_poll_delay
 from airflow_provider_drpipelines.connection import DEFAULT_CONN_ID
 from airflow_provider_drpipelines.exceptions import DataRobotApiError
+from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook  # here, not in run(): no stall on first use
 from airflow_provider_drpipelines.statuses import ends_wait
 
 #: Event statuses besides the run's own: the wait ran out, or the run could not be followed.
@@ -117,8 +118,6 @@ class DataRobotPipelineRunTrigger(BaseTrigger):
         yield TriggerEvent(event)  # type: ignore[no-untyped-call]
 
     async def _wait(self) -> dict[str, Any]:
-        from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
-
         try:
             poller = await DataRobotPipelinesHook(self.conn_id, retry_limit=1).aget_client()
         except Exception as err:  # a bad connection must become an event, not a crashed trigger
@@ -215,8 +214,6 @@ class DataRobotPipelineRunTrigger(BaseTrigger):
         if self._cancel_sent:
             return False
         self._cancel_sent = True
-        from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
-
         self.log.info("Cancelling pipeline run %s: %s.", self.run_id, why)
         try:
             client = await DataRobotPipelinesHook(self.conn_id).aget_client()

@@ -7,6 +7,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 versions=("$@")
 [ ${#versions[@]} -gt 0 ] || read -r -a versions <<< "${MATRIX_VERSIONS:-2.11.2 3.0.6 3.1.8 3.2.2 3.3.2}"
+# When each release was published: its dependencies are resolved as of then (see scripts/venv.sh).
+declare -A released=(
+  [2.11.2]=2026-03-15T00:00:00Z [3.0.6]=2025-08-30T00:00:00Z [3.1.8]=2026-03-12T00:00:00Z
+  [3.2.2]=2026-05-30T00:00:00Z [3.3.2]=
+)
 results=${RESULTS_DIR:-.ci-results}
 mkdir -p "$results"
 status=0
@@ -14,7 +19,7 @@ for version in "${versions[@]}"; do
   venv=.venvs/airflow-$version
   [ "$version" = "${AIRFLOW_VERSION:-3.3.2}" ] && venv=${VENV:-.venv}
   started=$SECONDS
-  if ! scripts/venv.sh "$venv" "$version"; then
+  if ! scripts/venv.sh "$venv" "$version" "${released[$version]:-}"; then
     echo "!! Airflow $version: could not create $venv"
     status=1
     continue

@@ -509,6 +509,31 @@ def test_retry_reattaches_in_deferrable_mode(emu, pipeline):
     assert emu.stats()["runs"] == 1
 
 
+@pytest.mark.parametrize("cancel_on_kill", [True, False])
+def test_a_try_after_one_that_ended_while_deferred_does_not_follow_its_run(emu, dr_hook, pipeline, cancel_on_kill):
+    """The earlier try ended while deferred (cleared or marked failed): its trigger's on_kill cancels that run,
+    so the next try must not reattach to it — it cancels it itself and starts afresh (unless cancel_on_kill=False)."""
+    store = FakeStateStore()
+    with pytest.raises(TaskDeferred) as deferred:
+        run_op(pipeline, payload=scripted(seconds=5), deferrable=True, cancel_on_kill=cancel_on_kill).execute(
+            make_context(store=store)
+        )
+    first = deferred.value.trigger.run_id
+    assert store.data[RUN_STATE_KEY]["deferred"] is True
+
+    second = run_op(
+        pipeline, payload=scripted(seconds=5), wait_for_completion=False, cancel_on_kill=cancel_on_kill
+    ).execute(make_context(store=store))
+
+    if cancel_on_kill:
+        assert second != first
+        assert run_status(dr_hook, pipeline, first) == "CANCELLED"
+        assert emu.stats()["runs"] == 2
+    else:
+        assert second == first
+        assert emu.stats()["runs"] == 1
+
+
 def test_not_durable_ignores_the_store(emu, pipeline):
     store = FakeStateStore()
     store.set(RUN_STATE_KEY, {"pipeline_id": pipeline, "run_id": "stale", "version": 1})
