@@ -373,13 +373,12 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         return self._finish(run.pipeline_id, run.run_id, run.version, status)
 
     def _defer(self, context: Context, run: TrackedRun, started_at: float, end_time: float | None = None) -> NoReturn:
-        from airflow_provider_drpipelines.triggers import DataRobotPipelineRunTrigger
+        from airflow_provider_drpipelines.triggers import DataRobotPipelineRunTrigger, task_instance_identity
 
         now = time.time()
         if end_time is None and self.timeout is not None:
             end_time = now + self.timeout
         execution_deadline = self._execution_deadline(context)
-        ti = context["ti"]
         trigger = DataRobotPipelineRunTrigger(
             pipeline_id=run.pipeline_id,
             run_id=run.run_id,
@@ -391,11 +390,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
             end_time=end_time,
             execution_deadline=execution_deadline,
             cancel_on_kill=self.cancel_on_kill,
-            dag_id=ti.dag_id,
-            task_id=ti.task_id,
-            dag_run_id=ti.run_id,
-            map_index=ti.map_index if ti.map_index is not None else -1,
-            try_number=ti.try_number,
+            **task_instance_identity(context["ti"]),
         )
         store = self._task_state_store(context)
         if store is not None:

@@ -87,7 +87,7 @@ class DataRobotPipelineRunSensor(BaseSensorOperator):
             return super().execute(context)
         if self.poke(context):
             return None
-        from airflow_provider_drpipelines.triggers import DataRobotPipelineRunTrigger
+        from airflow_provider_drpipelines.triggers import DataRobotPipelineRunTrigger, task_instance_identity
 
         now = time.time()
         trigger = DataRobotPipelineRunTrigger(
@@ -100,11 +100,7 @@ class DataRobotPipelineRunSensor(BaseSensorOperator):
             end_time=now + self.timeout,
             cancel_on_timeout=False,
             cancel_on_kill=self.cancel_on_kill,
-            dag_id=context["ti"].dag_id,
-            task_id=context["ti"].task_id,
-            dag_run_id=context["ti"].run_id,
-            map_index=context["ti"].map_index if context["ti"].map_index is not None else -1,
-            try_number=context["ti"].try_number,
+            **task_instance_identity(context["ti"]),
         )
         self.defer(
             trigger=trigger,

@@ -30,6 +30,17 @@ USER_ACTION_CANCEL_MSG = "__airflow_user_action__"
 _DEFERRED = "deferred"
 
 
+def task_instance_identity(ti: Any) -> dict[str, Any]:
+    """The trigger kwargs naming the deferring task instance (``task_instance`` is unset under ``dag.test()``)."""
+    return {
+        "dag_id": ti.dag_id,
+        "task_id": ti.task_id,
+        "dag_run_id": ti.run_id,
+        "map_index": ti.map_index if ti.map_index is not None else -1,
+        "try_number": ti.try_number,
+    }
+
+
 class DataRobotPipelineRunTrigger(BaseTrigger):
     """Yield one event ``{status, run_id, pipeline_id, version, message}`` once the run is terminal.
 
