@@ -283,6 +283,13 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         """Airflow >= 3.3's per-task store that outlives a try; None before 3.3 or when not durable."""
         return context.get("task_state_store") if self.durable else None
 
+    def _remember(self, context: Context, run: TrackedRun, deferred: bool) -> None:
+        """Record the run for later tries; ``deferred`` marks that this try waits on it from the triggerer."""
+        store = self._task_state_store(context)
+        if store is not None:
+            record = {"pipeline_id": run.pipeline_id, "run_id": run.run_id, "version": run.version}
+            store.set(RUN_STATE_KEY, {**record, "deferred": True} if deferred else record)
+
     def _reattach(self, context: Context) -> TrackedRun | None:
         """Airflow >= 3.3: pick up the run an earlier try of this task started, if it is going or done."""
         store = self._task_state_store(context)
@@ -314,20 +321,24 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         hook = self.hook
         if self.reuse_existing_run and (adopted := self._existing_run(version, payload)) is not None:
             return adopted
-        known_runs: set[str] | None = None
-        input_id = self.input_id
-        if payload is not None:
-            created, fresh = self._explained(
-                version_arg, lambda: hook.create_input_exactly_once(self.pipeline_id, payload, version)
-            )
-            input_id, known_runs = created["id"], (set() if fresh else None)
-        assert input_id is not None
+        input_id, known_runs = self._input_to_run(version_arg, version, payload)
         run = self._explained(
             version_arg,
             lambda: hook.create_run_exactly_once(self.pipeline_id, input_id, version, self.image_id, known_runs),
         )
         self.log.info("Started run %s of pipeline %s (%s).", run["id"], self.pipeline_id, version or DRAFT)
         return TrackedRun(self.pipeline_id, run["id"], version, run["status"])
+
+    def _input_to_run(
+        self, version_arg: int | str, version: int | None, payload: dict[str, Any] | None
+    ) -> tuple[str, set[str] | None]:
+        """The input id, and the runs known to use it: none for an input certainly created just now."""
+        if payload is None:
+            return str(self.input_id), None
+        created, fresh = self._explained(
+            version_arg, lambda: self.hook.create_input_exactly_once(self.pipeline_id, payload, version)
+        )
+        return created["id"], (set() if fresh else None)
 
     def _existing_run(self, version: int | None, payload: dict[str, Any] | None) -> TrackedRun | None:
         hook = self.hook
@@ -352,9 +363,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         ti.xcom_push(key=RUN_ID_XCOM_KEY, value=run.run_id)
         ti.xcom_push(key=RUN_URL_XCOM_KEY, value=url)
         ti.xcom_push(key=VERSION_XCOM_KEY, value=run.version)
-        store = self._task_state_store(context)
-        if store is not None:
-            store.set(RUN_STATE_KEY, {"pipeline_id": run.pipeline_id, "run_id": run.run_id, "version": run.version})
+        self._remember(context, run, deferred=False)
         self._waiting_on = run
         self.log.info("Pipeline run %s (%s): %s", run.run_id, run.status, url)
 
@@ -392,10 +401,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
             cancel_on_kill=self.cancel_on_kill,
             **task_instance_identity(context["ti"]),
         )
-        store = self._task_state_store(context)
-        if store is not None:
-            tracked = {"pipeline_id": run.pipeline_id, "run_id": run.run_id, "version": run.version, "deferred": True}
-            store.set(RUN_STATE_KEY, tracked)
+        self._remember(context, run, deferred=True)
         deadlines = [d for d in (end_time, execution_deadline) if d is not None]
         backstop = timedelta(seconds=max(max(deadlines) - now, 0.0)) + DEFERRAL_GRACE if deadlines else None
         # Both come back to execute_complete, so a re-deferral keeps the original timeout and polling pace.
