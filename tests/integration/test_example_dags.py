@@ -22,11 +22,9 @@ EXAMPLE_DAG_IDS = {
 
 
 def test_every_example_dag_parses_without_import_errors() -> None:
-    from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
-
-    if AIRFLOW_V_3_0_PLUS:
-        from airflow.dag_processing.dagbag import DagBag
-    else:
+    try:
+        from airflow.dag_processing.dagbag import DagBag  # Airflow >= 3.2
+    except ImportError:
         from airflow.models.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(REPO / "example_dags"))  # examples off: AIRFLOW__CORE__LOAD_EXAMPLES=False

@@ -70,7 +70,9 @@ def test_run_succeeds_and_publishes_run_id_and_url(
     assert result.xcoms[("run", "run_url")] == f"{emulator.base_url}/pipelines/{pipeline_id}/runs/{run_id}"
     assert result.xcoms[("run", "pipeline_version")] == 1
     assert inputs[0]["payload"]["limit"] == 10, "a value written as one {{ }} expression renders natively"
-    assert TOKEN not in task_log()
+    # Airflow 3.0's supervisor logs the request that registers the token for masking (MaskSecret) at DEBUG:
+    # that line is Airflow's own; nothing else may carry the token.
+    assert TOKEN not in "\n".join(line for line in task_log().splitlines() if "MaskSecret(" not in line)
 
 
 @BOTH_MODES
