@@ -43,6 +43,7 @@ from airflow_provider_drpipelines.exceptions import (
 )
 from airflow_provider_drpipelines.statuses import (
     FAILED_TASK_STATUSES,
+    LATEST_VERSION,
     TERMINAL_RUN_STATUSES,
     PipelineMode,
     ends_wait,
@@ -55,10 +56,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-#: ``version`` values an operator accepts besides a number.
-LATEST = "latest"
-DRAFT = "draft"
 
 
 class _DebugLogger(Protocol):
@@ -261,7 +258,7 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
                 f"Pipeline {pipeline_id!r} does not exist (or is not visible to this token)."
             ) from None
         label = f"Pipeline {pipeline_id!r} ({pipeline.get('name', 'unnamed')})"
-        if version == DRAFT:
+        if version == PipelineMode.DRAFT:
             if pipeline["mode"] != PipelineMode.DRAFT:
                 raise DataRobotConfigError(
                     f"{label} is locked; it has no draft to run. Pass a version number or 'latest'."
@@ -273,7 +270,7 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
                 "`dr pipeline lock`), or pass version='draft' to run the draft on purpose."
             )
         numbers = sorted(v["version"] for v in pipeline.get("versions") or [] if isinstance(v.get("version"), int))
-        if version == LATEST:
+        if version == LATEST_VERSION:
             if not numbers:
                 raise DataRobotConfigError(f"{label} is locked but lists no versions.")
             latest: int = numbers[-1]

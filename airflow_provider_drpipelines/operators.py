@@ -26,6 +26,7 @@ from airflow_provider_drpipelines.links import (
     VERSION_XCOM_KEY,
     DataRobotPipelineRunLink,
 )
+from airflow_provider_drpipelines.statuses import LATEST_VERSION, PipelineMode
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -33,8 +34,8 @@ if TYPE_CHECKING:
     from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 
 T = TypeVar("T")
-LATEST = "latest"
-DRAFT = "draft"
+LATEST = LATEST_VERSION
+DRAFT = PipelineMode.DRAFT
 #: Key of the run this task started, in Airflow >= 3.3's task state store (kept across tries).
 RUN_STATE_KEY = "datarobot_pipeline_run"
 #: How long past its own deadlines a deferred wait may last before Airflow's backstop timeout fires.

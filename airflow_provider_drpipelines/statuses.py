@@ -54,6 +54,10 @@ class PipelineMode:
     LOCKED: Final = "locked"
 
 
+#: What a DAG passes as ``version`` for the newest locked version (``PipelineMode.DRAFT`` selects the draft).
+LATEST_VERSION: Final = "latest"
+
+
 class VersionStatus:
     PENDING: Final = "PENDING"
     READY: Final = "READY"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create (or reuse) a virtualenv with one Airflow version, the provider (editable) and the test tools.
-# Usage: scripts/venv.sh <venv-dir> <airflow-version> [<as-of-date>]
+# Usage: scripts/venv.sh <venv-dir> <airflow-version> [<as-of-date> [<pin> ...]]
 # With a date, Airflow and its dependencies resolve as they stood then (pip --uploaded-prior-to): what the
 # release's constraints file pinned, for old releases whose dependencies have since moved on. The provider
 # and the test tools are installed on top without the cut-off.
@@ -9,9 +9,10 @@ set -euo pipefail
 venv=$1
 airflow_version=$2
 as_of=${3:-}
+pins=("${@:4}")
 cd "$(dirname "$0")/.."
 stamp="$venv/.drpipelines-stamp"
-want="airflow=$airflow_version${as_of:+ as-of=$as_of} pyproject=$(sha256sum pyproject.toml | cut -c1-16)"
+want="airflow=$airflow_version${as_of:+ as-of=$as_of} pins=${pins[*]:-} pyproject=$(sha256sum pyproject.toml | cut -c1-16)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
@@ -22,10 +23,10 @@ rm -rf "$venv"
 # pip prints one harmless warning per package for this machine's unused local index: keep the log readable.
 if [ -n "$as_of" ]; then
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --uploaded-prior-to "$as_of" \
-    "apache-airflow==$airflow_version" 2>&1 | grep -v "^WARNING: Location" >&2 || true
+    "apache-airflow==$airflow_version" "${pins[@]}" 2>&1 | grep -v "^WARNING: Location" >&2 || true
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-  "apache-airflow==$airflow_version" -e ".[emulator,dev]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
+  "apache-airflow==$airflow_version" "${pins[@]}" -e ".[emulator,dev]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
 "$venv/bin/python" -c "import airflow, airflow_provider_drpipelines, fastapi, pytest" \
   || { echo "!! installing into $venv failed" >&2; exit 1; }
 echo "$want" > "$stamp"
