@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import time
@@ -82,8 +83,8 @@ def summary_rows() -> list[list[Any]]:
             rows.append(
                 [
                     f"triggerer N={ratio['n']:,}: {ratio['vs']} / ours",
-                    f"CPU/poll x{ratio['cpu_per_poll']:.2f}, "
-                    f"lag p99 x{ratio['loop_lag_p99']:.1f}, conn/poll {_conn_ratio(ratio)}",
+                    f"CPU/poll {_times(ratio['cpu_per_poll'], 2)}, "
+                    f"lag p99 {_times(ratio['loop_lag_p99'], 1)}, conn/poll {_conn_ratio(ratio)}",
                     "",
                     "",
                 ]
@@ -155,9 +156,13 @@ def summary_rows() -> list[list[Any]]:
     return rows
 
 
+def _times(value: float, digits: int) -> str:
+    return "n/a (no polls in the window)" if math.isnan(value) else f"x{value:.{digits}f}"
+
+
 def _conn_ratio(ratio: dict[str, Any]) -> str:
     value = ratio["connections_per_poll"]
-    return "ours opened none" if value == float("inf") else f"x{value:.0f}"
+    return "ours opened none" if value == float("inf") else _times(value, 0)
 
 
 def run_benchmark(name: str, command: list[str]) -> subprocess.CompletedProcess[bytes]:
