@@ -66,9 +66,10 @@ def run_dag(dag_file: Path, dag_id: str, conf: dict[str, Any]) -> DagResult:
     dag = next(v for v in _DAG_MODULES[dag_file].values() if getattr(v, "dag_id", None) == dag_id)
     dag_run = dag.test(run_conf=conf)
     tis = dag_run.get_task_instances()
-    xcoms = {
+    xcoms = {  # of unmapped tasks: Airflow 3.1's TaskInstance.xcom_pull fails on mapped ones
         (ti.task_id, key): ti.xcom_pull(task_ids=ti.task_id, key=key)
         for ti in tis
+        if ti.map_index < 0
         for key in ("return_value", "run_id", "run_url", "pipeline_version")
     }
     return DagResult(dag_run.run_id, str(dag_run.state), {ti.task_id: str(ti.state) for ti in tis}, xcoms)
