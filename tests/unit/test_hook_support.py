@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import logging
 from typing import Any
@@ -56,10 +57,24 @@ class FakeClock:
         self.sleep(seconds)
 
 
+class AsyncioWithSleep:
+    """The ``asyncio`` module as one module sees it, with its own ``sleep``.
+
+    Patching ``module.asyncio.sleep`` would patch ``asyncio.sleep`` for the whole process, and with it every
+    event loop running in a background thread (the emulator's uvicorn would spin on a sleep that returns at once).
+    """
+
+    def __init__(self, sleep: Any) -> None:
+        self.sleep = sleep
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+
 def install_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     clock = FakeClock()
     monkeypatch.setattr(hooks, "time", clock)
-    monkeypatch.setattr(hooks.asyncio, "sleep", clock.async_sleep)
+    monkeypatch.setattr(hooks, "asyncio", AsyncioWithSleep(clock.async_sleep))
     return clock
 
 

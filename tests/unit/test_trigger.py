@@ -17,6 +17,7 @@ from airflow_provider_drpipelines.hooks import DataRobotPipelinesAsyncClient, Da
 from airflow_provider_drpipelines.triggers import USER_ACTION_CANCEL_MSG, DataRobotPipelineRunTrigger
 
 from .conftest import EMU_TOKEN, collect_events, run_events, run_status, scripted, start_run
+from .test_hook_support import AsyncioWithSleep
 
 STATUS_GET = r"/dispatches/[^/]+/status$"
 RUN_DELETE = r"/dispatches/[^/]+$"
@@ -163,7 +164,7 @@ def test_retry_after_zero_does_not_shorten_the_pause(scripted_api, monkeypatch):
         pauses.append(delay)
         await real_sleep(0)
 
-    monkeypatch.setattr(triggers.asyncio, "sleep", record)
+    monkeypatch.setattr(triggers, "asyncio", AsyncioWithSleep(record))
 
     events = run_events(_scripted_trigger(conn_id, poll_interval=7.0))
 
