@@ -13,6 +13,8 @@ import pytest
 from airflow_provider_drpipelines.emulator import EmulatorServer
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 
+from .test_hook_support import FakeClock, install_clock, make_hook
+
 #: The emulator's API token; long enough for Airflow's secrets masker to consider it.
 EMU_TOKEN = "emu-secret-token-5f3c9a71"
 #: Default scripted run length (the emulator's own default for inputs without ``_emulator.seconds``).
@@ -125,3 +127,15 @@ def run_events(trigger: Any, timeout: float = 10.0) -> list[dict[str, Any]]:
 
 def ago(seconds: float) -> datetime:
     return datetime.now(timezone.utc) - timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The hooks module's clock, faked: sleeping advances time and is recorded, nothing waits."""
+    return install_clock(monkeypatch)
+
+
+@pytest.fixture
+def hook(conn_env: Any, clock: FakeClock) -> DataRobotPipelinesHook:
+    """A hook on an env-var connection to a fake host (for requests-mock), with small retry delays."""
+    return make_hook(conn_env)

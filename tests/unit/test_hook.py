@@ -17,22 +17,11 @@ from .test_hook_support import (
     EVERYTHING,
     HOOK_LOGGER,
     TOKEN,
-    install_clock,
     make_hook,
     multipart_parts,
     path_of,
     query_of,
 )
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    return install_clock(monkeypatch)
-
-
-@pytest.fixture
-def hook(conn_env, clock):
-    return make_hook(conn_env)
 
 
 @pytest.fixture

@@ -24,21 +24,11 @@ from airflow_provider_drpipelines.exceptions import (
 )
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 
-from .test_hook_support import API, HOOK_LOGGER, TOKEN, install_clock, make_hook, query_of
+from .test_hook_support import API, HOOK_LOGGER, TOKEN, make_hook, query_of
 
 PIPELINE = {"id": "p1", "mode": "draft", "name": "Flow"}
 RUN = {"id": "r1", "status": "PENDING", "inputId": "i1"}
 INPUT = {"id": "i1", "payload": {"a": 1}}
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    return install_clock(monkeypatch)
-
-
-@pytest.fixture
-def hook(conn_env, clock):
-    return make_hook(conn_env)
 
 
 def refused() -> requests.exceptions.ConnectionError:

@@ -6,19 +6,9 @@ import pytest
 
 from airflow_provider_drpipelines.exceptions import ApiAuthError, DataRobotConfigError, PipelineRunTimeoutError
 
-from .test_hook_support import API, HOST, install_clock, make_hook, query_of
+from .test_hook_support import API, HOST, make_hook, query_of
 
 STATUS_URL = f"{API}/pipelines/p1/dispatches/r1/status"
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    return install_clock(monkeypatch)
-
-
-@pytest.fixture
-def hook(conn_env, clock):
-    return make_hook(conn_env)
 
 
 def _page(items):
