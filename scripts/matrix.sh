@@ -29,8 +29,9 @@ for version in "${versions[@]}"; do
     status=1
     continue
   fi
-  for suite in "tests/unit tests/emulator" "tests/integration"; do
-    name="airflow-$version-$(basename "${suite##* }")"
+  for labelled in "unit:tests/unit tests/emulator" "integration:tests/integration"; do
+    suite=${labelled#*:}
+    name="airflow-$version-${labelled%%:*}"
     echo "== Airflow $version: $suite"
     # shellcheck disable=SC2086
     "$venv/bin/python" -m pytest $suite -q -m "not e2e" -p no:cacheprovider --junitxml="$results/$name.xml" \
