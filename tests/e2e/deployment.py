@@ -297,6 +297,20 @@ class Deployment:
         entry = self.get_or_none(f"{self.ti_path(dag_run_id)}/xcomEntries/{key}")
         return None if entry is None else entry.get("value")
 
+    def hit_executor_race(self, dag_run_id: str) -> bool:
+        """Whether Airflow's scheduler failed this run's task on a stale executor event, not on the task itself.
+
+        LocalExecutor reports the deferral workload's exit as "success" a moment later; if the task was already
+        re-queued by then, the scheduler marks it failed ("finished with state success, but the task instance's
+        state attribute is queued"). An Airflow race, seen about once in ten suite runs.
+        """
+        marker = "but the task instance's state attribute is queued"
+        return any(
+            marker in line and dag_run_id in line
+            for log in (self.home / "e2e-logs").glob("scheduler-*.log")
+            for line in log.read_text(errors="replace").splitlines()
+        )
+
     def wait_state(self, dag_run_id: str, states: set[str], timeout: float, fail_on: set[str] = frozenset()) -> str:
         def probe() -> str | None:
             self.check_alive()
