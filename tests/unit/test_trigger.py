@@ -322,7 +322,7 @@ def test_sleeps_no_longer_than_the_deadline(make_trigger, dr_hook, pipeline):
     elapsed = time.monotonic() - started
 
     assert [e["status"] for e in events] == ["timeout"]
-    assert 0.25 <= elapsed < 1.0
+    assert 0.25 <= elapsed < 10, "woke at the 0.3 s deadline, not after the 30 s poll interval"
     assert run_status(dr_hook, pipeline, trigger.run_id) == "CANCELLED"
 
 
@@ -515,30 +515,30 @@ def test_read_task_instance_on_airflow_3_0_to_3_2(monkeypatch, map_index, states
 
 
 # --- the event loop ------------------------------------------------------------------------------
-def test_never_blocks_the_event_loop(make_trigger):
-    trigger = make_trigger(scripted(seconds=1.0), poll_interval=0.02, max_poll_interval=0.02)
+def test_never_blocks_the_event_loop(make_trigger, monkeypatch):
+    """No blocking call runs on the loop while the trigger waits: sync sleeps and sync HTTP fail the test.
 
-    async def scenario() -> tuple[list[dict[str, Any]], float, int]:
-        gaps: list[float] = []
-        done = asyncio.Event()
+    Deterministic on purpose: how long the loop stalls is a benchmark's question (bench/triggerer_scale.py).
+    """
+    import requests
 
-        async def ticker() -> None:
-            last = time.perf_counter()
-            while not done.is_set():
-                await asyncio.sleep(0.01)
-                now = time.perf_counter()
-                gaps.append(now - last)
-                last = now
+    trigger = make_trigger(scripted(seconds=0.5), poll_interval=0.02, max_poll_interval=0.02)
+    blocking: list[str] = []
 
-        ticking = asyncio.create_task(ticker())
-        await asyncio.sleep(0)
-        events = await asyncio.wait_for(collect_events(trigger), 10)
-        done.set()
-        await ticking
-        return events, max(gaps), len(gaps)
+    def refuse(what: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> None:
+            blocking.append(what)
+            raise AssertionError(f"{what} called on the event loop")
 
-    events, max_gap, ticks = asyncio.run(scenario())
+        return call
+
+    async def scenario() -> list[dict[str, Any]]:
+        with monkeypatch.context() as patched:
+            patched.setattr(time, "sleep", refuse("time.sleep"))
+            patched.setattr(requests.Session, "request", refuse("requests"))
+            return await asyncio.wait_for(collect_events(trigger), 10)
+
+    events = asyncio.run(scenario())
 
     assert [e["status"] for e in events] == ["COMPLETED"]
-    assert ticks >= 40
-    assert max_gap < 0.2
+    assert blocking == []
