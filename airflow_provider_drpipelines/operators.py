@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 
 T = TypeVar("T")
-LATEST = LATEST_VERSION
-DRAFT = PipelineMode.DRAFT
 #: Key of the run this task started, in Airflow >= 3.3's task state store (kept across tries).
 RUN_STATE_KEY = "datarobot_pipeline_run"
 #: How long past its own deadlines a deferred wait may last before Airflow's backstop timeout fires.
@@ -101,10 +99,12 @@ def resolve_payload(template: Any, rendered: Any) -> dict[str, Any]:
 def _version_argument(version: Any, none_means_draft: bool) -> int | str:
     """Normalise ``version``: a number (or its string), ``"latest"``, ``"draft"``."""
     if version is None and none_means_draft:
-        return DRAFT
+        return PipelineMode.DRAFT
     if isinstance(version, str) and version.strip().isdigit():
         version = int(version)
-    if version in (LATEST, DRAFT) or (isinstance(version, int) and not isinstance(version, bool) and version > 0):
+    if version in (LATEST_VERSION, PipelineMode.DRAFT) or (
+        isinstance(version, int) and not isinstance(version, bool) and version > 0
+    ):
         return version  # type: ignore[no-any-return]
     allowed = "a version number, 'latest' or 'draft'" + (" (or None for the draft)" if none_means_draft else "")
     raise DataRobotConfigError(f"version must be {allowed}, got {version!r}.")
@@ -144,7 +144,7 @@ class _PipelinesOperator(BaseOperator):
 
     def _scope(self, version: int | str) -> int | None:
         """The version number to address (``latest`` costs one call), or None for the draft."""
-        if version == DRAFT:
+        if version == PipelineMode.DRAFT:
             return None
         if isinstance(version, int):
             return version
@@ -191,7 +191,9 @@ class DataRobotCreatePipelineInputOperator(_PipelinesOperator):
             version_arg, lambda: self.hook.create_input_exactly_once(self.pipeline_id, payload, version)
         )
         input_id: str = created["id"]
-        self.log.info("Created input %s for pipeline %s (%s).", input_id, self.pipeline_id, version or DRAFT)
+        self.log.info(
+            "Created input %s for pipeline %s (%s).", input_id, self.pipeline_id, version or PipelineMode.DRAFT
+        )
         return input_id
 
 
@@ -327,7 +329,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
             version_arg,
             lambda: hook.create_run_exactly_once(self.pipeline_id, input_id, version, self.image_id, known_runs),
         )
-        self.log.info("Started run %s of pipeline %s (%s).", run["id"], self.pipeline_id, version or DRAFT)
+        self.log.info("Started run %s of pipeline %s (%s).", run["id"], self.pipeline_id, version or PipelineMode.DRAFT)
         return TrackedRun(self.pipeline_id, run["id"], version, run["status"])
 
     def _input_to_run(
