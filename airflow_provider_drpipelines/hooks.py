@@ -1,8 +1,9 @@
 """``DataRobotPipelinesHook``: the whole pipelines API behind an Airflow connection.
 
 The hook is the sync client (a pooled ``requests.Session``); :meth:`DataRobotPipelinesHook.aget_client`
-hands triggers an async client on ``httpx``. Both inherit every endpoint from ``PipelinesApi`` and every
-transport rule from ``_wire``, so they differ only in how bytes cross the network.
+hands triggers an async client on ``httpx``, whose body-less GETs (the status polls) take the lean
+HTTP/1.1 client of ``_http1`` when no proxy is in the way. Both clients inherit every endpoint from
+``PipelinesApi`` and every transport rule from ``_wire``, so they differ only in how bytes cross the network.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from urllib.parse import urlencode
 
 import requests
 from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_drpipelines import _wire
 from airflow_provider_drpipelines._endpoints import PipelinesApi
+from airflow_provider_drpipelines._http1 import Http1Error, Http1Pool
 from airflow_provider_drpipelines._polling import next_poll_delay
 from airflow_provider_drpipelines._wire import ApiRequest, RetryPolicy
 from airflow_provider_drpipelines.connection import (
@@ -438,7 +442,8 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
     async def aget_client(self) -> DataRobotPipelinesAsyncClient:
         """An async client whose HTTP pool is shared with every trigger on this event loop and connection."""
         settings = await self.aget_settings()
-        return DataRobotPipelinesAsyncClient(settings, _pooled_http_client(settings), self.retry_policy)
+        pools = _async_pools(settings)
+        return DataRobotPipelinesAsyncClient(settings, pools.http, self.retry_policy, pools.gets)
 
 
 class _CaptureRequest(PipelinesApi[None]):
@@ -453,9 +458,16 @@ class _CaptureRequest(PipelinesApi[None]):
 class DataRobotPipelinesAsyncClient(PipelinesApi[Awaitable[Any]]):
     """Every endpoint as a coroutine, for triggers: never blocks the event loop."""
 
-    def __init__(self, settings: ConnectionSettings, http: httpx.AsyncClient, retry_policy: RetryPolicy) -> None:
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        http: httpx.AsyncClient,
+        retry_policy: RetryPolicy,
+        gets: Http1Pool | None = None,
+    ) -> None:
         self.settings = settings
         self._http = http
+        self._gets = gets
         self.retry_policy = retry_policy
 
     def __repr__(self) -> str:
@@ -476,6 +488,8 @@ class DataRobotPipelinesAsyncClient(PipelinesApi[Awaitable[Any]]):
                 attempt += 1
 
     async def _send_once(self, request: ApiRequest) -> Any:
+        if self._gets is not None and request.method == "GET":
+            return await self._get_once(self._gets, request)
         import httpx
 
         settings = self.settings
@@ -498,6 +512,18 @@ class DataRobotPipelinesAsyncClient(PipelinesApi[Awaitable[Any]]):
         return _wire.interpret_response(
             request, response.status_code, response.headers, response.content, settings.token
         )
+
+    async def _get_once(self, gets: Http1Pool, request: ApiRequest) -> Any:
+        settings = self.settings
+        target = f"{request.path}?{urlencode(request.params)}" if request.params else request.path
+        started = time.perf_counter()
+        try:
+            response = await gets.get(target, request.timeout or settings.timeout)
+        except Http1Error as err:
+            _log_request(log, request, "connection error", started)
+            raise _connection_error(request, settings, err, connected=err.connected) from None
+        _log_request(log, request, response.status, started)
+        return _wire.interpret_response(request, response.status, response.headers, response.content, settings.token)
 
     async def cancel_run_if_active(self, pipeline_id: str, run_id: str, version: int | None) -> bool:
         try:
@@ -540,32 +566,57 @@ def _requests_connected(err: requests.exceptions.RequestException) -> bool:
     return True
 
 
-_HTTP_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ConnectionSettings, httpx.AsyncClient]] = (
+@dataclass(frozen=True)
+class _AsyncPools:
+    """The HTTP pools of one connection on one event loop: httpx for everything, or only for what has a body."""
+
+    http: httpx.AsyncClient
+    #: Body-less GETs (the status polls), unless a proxy is in the way; see ``_http1`` for why.
+    gets: Http1Pool | None
+
+
+_ASYNC_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ConnectionSettings, _AsyncPools]] = (
     weakref.WeakKeyDictionary()
 )
-#: Connections kept open per API per triggerer process; polls beyond that wait for a free one.
+#: Connections kept open per API per triggerer process and pool; polls beyond that wait for a free one.
 POOL_CONNECTIONS = 64
 
 
-def _pooled_http_client(settings: ConnectionSettings) -> httpx.AsyncClient:
-    """One ``httpx.AsyncClient`` per event loop and connection settings, shared by all triggers on them."""
+def _async_pools(settings: ConnectionSettings) -> _AsyncPools:
+    """One set of pools per event loop and connection settings, shared by all triggers on them."""
+    pools_by_settings = _ASYNC_POOLS.setdefault(asyncio.get_running_loop(), {})
+    pools = pools_by_settings.get(settings)
+    if pools is None or pools.http.is_closed:
+        if pools is not None and pools.gets is not None:
+            pools.gets.close()
+        pools = pools_by_settings[settings] = _new_async_pools(settings)
+    return pools
+
+
+def _new_async_pools(settings: ConnectionSettings) -> _AsyncPools:
     import httpx
 
-    clients = _HTTP_POOLS.setdefault(asyncio.get_running_loop(), {})
-    client = clients.get(settings)
-    if client is None or client.is_closed:
-        mounts = {
-            f"{scheme}://": httpx.AsyncHTTPTransport(proxy=url, verify=_httpx_verify(settings))
-            for scheme, url in settings.proxies
-        }
-        client = _gated_client_class()(
-            verify=_httpx_verify(settings),
-            mounts=mounts or None,
-            limits=httpx.Limits(max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS),
-            timeout=httpx.Timeout(settings.timeout, pool=None),
-        )
-        clients[settings] = client
-    return client
+    tls = httpx.create_ssl_context(verify=_httpx_verify(settings))
+    mounts = {f"{scheme}://": httpx.AsyncHTTPTransport(proxy=url, verify=tls) for scheme, url in settings.proxies}
+    http = _gated_client_class()(
+        verify=tls,
+        mounts=mounts or None,
+        limits=httpx.Limits(max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS),
+        timeout=httpx.Timeout(settings.timeout, pool=None),
+    )
+    proxied = bool(settings.proxies) or _environment_proxy_applies(settings.api_url)
+    gets = None if proxied else Http1Pool(settings.api_url, _wire.auth_headers(settings.token), tls, POOL_CONNECTIONS)
+    return _AsyncPools(http, gets)
+
+
+def _environment_proxy_applies(url: str) -> bool:
+    """Whether httpx would send ``url`` through a proxy from the environment (``HTTPS_PROXY``, ``ALL_PROXY``)."""
+    from urllib.parse import urlsplit
+    from urllib.request import getproxies_environment, proxy_bypass
+
+    proxies = getproxies_environment()
+    parts = urlsplit(url)
+    return bool(proxies.get(parts.scheme) or proxies.get("all")) and not proxy_bypass(parts.hostname or "")
 
 
 @functools.cache

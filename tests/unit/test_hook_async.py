@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from airflow_provider_drpipelines import hooks
+from airflow_provider_drpipelines._http1 import Http1Pool
 from airflow_provider_drpipelines._wire import RetryPolicy, UploadFile, user_agent
 from airflow_provider_drpipelines.connection import ConnectionSettings
 from airflow_provider_drpipelines.exceptions import (
@@ -275,12 +276,15 @@ def test_aget_client_shares_one_pool_per_loop_and_settings(hook, conn_env):
     first, second, third = run(two_clients())
     assert first is not second
     assert first._http is second._http is third._http  # same loop, equal settings: one pool
+    assert first._gets is second._gets is third._gets
     assert isinstance(first._http, httpx.AsyncClient)
+    assert isinstance(first._gets, Http1Pool)
     assert first.settings == SETTINGS
     assert first.retry_policy is hook.retry_policy
 
     (again, *_) = run(two_clients())
     assert again._http is not first._http  # another event loop gets its own pool
+    assert again._gets is not first._gets
 
     conn_env("other_conn", host="https://other.example.com", password=TOKEN)
 
@@ -300,12 +304,14 @@ def test_closed_pool_is_replaced(hook):
         first = await hook.aget_client()
         await first._http.aclose()
         second = await hook.aget_client()
-        return first._http, second._http
+        return first, second
 
-    closed, fresh = run(main())
-    assert closed.is_closed
-    assert fresh is not closed
-    assert not fresh.is_closed
+    first, second = run(main())
+    assert first._http.is_closed
+    assert second._http is not first._http
+    assert not second._http.is_closed
+    assert second._gets is not first._gets
+    assert first._gets._closed, "the replaced lean GET pool is closed with it"
 
 
 def test_pooled_client_uses_connection_settings(conn_env):
@@ -320,6 +326,39 @@ def test_pooled_client_uses_connection_settings(conn_env):
     mounts = {pattern.pattern: transport for pattern, transport in client._http._mounts.items()}
     proxy_url = mounts["https://"]._pool._proxy_url
     assert (proxy_url.scheme, proxy_url.host, proxy_url.port) == (b"http", b"proxy", 3128)
+    assert client._gets is None, "with a proxy every request goes through httpx"
+
+
+@pytest.mark.parametrize(
+    ("environment", "lean_gets"),
+    [
+        ({}, True),
+        ({"HTTPS_PROXY": "http://proxy:3128"}, False),
+        ({"ALL_PROXY": "http://proxy:3128"}, False),
+        ({"HTTP_PROXY": "http://proxy:3128"}, True),  # the API is https
+        ({"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": "dr.example.com"}, True),
+    ],
+    ids=["none", "https-proxy", "all-proxy", "http-proxy-only", "no-proxy-bypass"],
+)
+def test_environment_proxies_keep_gets_on_httpx(hook, monkeypatch, environment, lean_gets):
+    for name in (
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "https_proxy",
+        "http_proxy",
+        "all_proxy",
+        "no_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+    async def main():
+        return await hook.aget_client()
+
+    assert (run(main())._gets is not None) is lean_gets
 
 
 def test_aget_settings_inside_running_loop_fills_the_settings_cache(hook):
@@ -346,10 +385,10 @@ def test_async_client_end_to_end_through_the_hook(hook, clock, monkeypatch):
     """aget_client's client sends through the pool: swap the pooled client's transport for a fake API."""
     api = FakeApi(ok())
 
-    def pooled(settings):
-        return httpx.AsyncClient(transport=httpx.MockTransport(api))
+    def pools(settings):
+        return hooks._AsyncPools(httpx.AsyncClient(transport=httpx.MockTransport(api)), gets=None)
 
-    monkeypatch.setattr(hooks, "_pooled_http_client", pooled)
+    monkeypatch.setattr(hooks, "_new_async_pools", pools)
 
     async def main():
         client = await hook.aget_client()
