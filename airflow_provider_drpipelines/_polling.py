@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 #: Share of a run's elapsed time allowed between two polls once that exceeds ``poll_interval``.
 ELAPSED_FRACTION = 0.1
 
@@ -20,3 +22,21 @@ def next_poll_delay(
     if until_deadline is not None:
         delay = min(delay, max(until_deadline, 0.0))
     return delay
+
+
+#: Trigger wake-ups land on a grid of this many seconds shared by every trigger in the process, so a
+#: triggerer following a thousand runs wakes a few times a second for all of them rather than once per
+#: poll: an event-loop wake-up costs more CPU than the poll itself (``bench/triggerer_scale.py``).
+WAKE_GRID = 0.25
+
+
+def coalesced_delay(delay: float, now: float) -> float:
+    """``delay`` shortened to the last grid point before ``now + delay`` (loop time).
+
+    Shortened, never lengthened, so a run's end is still seen within the promised delay. The grid is a
+    tenth of ``delay`` when that is finer, so a pause loses at most a tenth of its length.
+    """
+    grid = min(WAKE_GRID, delay / 10)
+    if grid <= 0:
+        return max(delay, 0.0)
+    return min(delay, math.floor((now + delay) / grid) * grid - now)

@@ -15,7 +15,7 @@ from typing import Any
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_3_PLUS
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_drpipelines._polling import next_poll_delay
+from airflow_provider_drpipelines._polling import coalesced_delay, next_poll_delay
 from airflow_provider_drpipelines.connection import DEFAULT_CONN_ID
 from airflow_provider_drpipelines.exceptions import DataRobotApiError
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook  # here, not in run(): no stall on first use
@@ -151,7 +151,8 @@ class DataRobotPipelineRunTrigger(BaseTrigger):
                     return self._event(str(status), f"Pipeline run {self.run_id} is {status}.")
             if expired := self._expired_deadline():
                 return await self._time_out(status or "", expired)
-            await asyncio.sleep(min(delay, self._seconds_to_deadline()))
+            pause = min(delay, self._seconds_to_deadline())
+            await asyncio.sleep(coalesced_delay(pause, asyncio.get_running_loop().time()))
 
     def _deadlines(self) -> list[tuple[float, str]]:
         return [

@@ -13,6 +13,7 @@ import pytest
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
 from airflow_provider_drpipelines import hooks, triggers
+from airflow_provider_drpipelines._polling import WAKE_GRID
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesAsyncClient, DataRobotPipelinesHook
 from airflow_provider_drpipelines.triggers import USER_ACTION_CANCEL_MSG, DataRobotPipelineRunTrigger
 
@@ -169,7 +170,8 @@ def test_retry_after_zero_does_not_shorten_the_pause(scripted_api, monkeypatch):
     events = run_events(_scripted_trigger(conn_id, poll_interval=7.0))
 
     assert [e["status"] for e in events] == ["COMPLETED"]
-    assert pauses == [7.0], "the poll interval, not Retry-After: 0"
+    assert len(pauses) == 1
+    assert 7.0 - WAKE_GRID <= pauses[0] <= 7.0, "the poll interval (on the wake grid), not Retry-After: 0"
 
 
 # --- polling cost --------------------------------------------------------------------------------
@@ -184,38 +186,35 @@ def test_polls_only_the_status_endpoint(make_trigger, emu):
     assert {entry["method"] for entry in emu.request_log(path=trigger.run_id)} == {"GET"}
 
 
-def test_concurrent_triggers_share_one_http_client_and_few_connections(make_trigger, emu, monkeypatch):
+def test_concurrent_triggers_share_one_http_pool_and_few_connections(make_trigger, emu, monkeypatch):
     triggers_ = [make_trigger(scripted(seconds=1.5)) for _ in range(20)]
-    clients: list[httpx.AsyncClient] = []
-    real_pooled = hooks._pooled_http_client
+    pools_made: list[Any] = []
+    real_new_pools = hooks._new_async_pools
 
-    def spy_pooled(settings: Any) -> httpx.AsyncClient:
-        client = real_pooled(settings)
-        clients.append(client)
-        return client
+    def spy_new_pools(settings: Any) -> Any:
+        pools_made.append(real_new_pools(settings))
+        return pools_made[-1]
 
     connects = 0
-    from httpcore._backends.auto import AutoBackend
-
-    real_connect = AutoBackend.connect_tcp
+    real_connect = asyncio.BaseEventLoop.create_connection
 
     async def counting_connect(self: Any, *args: Any, **kwargs: Any) -> Any:
         nonlocal connects
         connects += 1
         return await real_connect(self, *args, **kwargs)
 
-    monkeypatch.setattr(hooks, "_pooled_http_client", spy_pooled)
-    monkeypatch.setattr(AutoBackend, "connect_tcp", counting_connect)
+    monkeypatch.setattr(hooks, "_new_async_pools", spy_new_pools)
+    monkeypatch.setattr(asyncio.BaseEventLoop, "create_connection", counting_connect)
     polls_before = len(emu.request_log(path=STATUS_GET))
 
     async def scenario() -> tuple[list[list[dict[str, Any]]], int]:
         results = await asyncio.wait_for(asyncio.gather(*(collect_events(t) for t in triggers_)), 15)
-        return results, len(hooks._HTTP_POOLS[asyncio.get_running_loop()])
+        return results, len(hooks._ASYNC_POOLS[asyncio.get_running_loop()])
 
     results, pools_in_loop = asyncio.run(scenario())
 
     assert [events[0]["status"] for events in results] == ["COMPLETED"] * 20
-    assert len(clients) == 20 and len({id(c) for c in clients}) == 1
+    assert len(pools_made) == 1 and pools_made[0].gets is not None, "one pool, polling on the lean GET client"
     assert pools_in_loop == 1
     polls = len(emu.request_log(path=STATUS_GET)) - polls_before
     assert 1 <= connects <= len(triggers_)  # at most one per concurrent first poll, then reused
