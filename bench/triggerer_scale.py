@@ -15,9 +15,9 @@ HTTP client per poll, as dbt Cloud's trigger does with aiohttp:
 * ``naive-ctx``: a new ``httpx.AsyncClient`` per poll that reuses one SSL context: only the new
   client and TCP connection per poll remain, closer to aiohttp's per-session cost.
 
-And ``ours-lean``: the provider's trigger with a prototype lean HTTP/1.1 transport
-(``bench/_lean_transport.py``, not part of the package) mounted under its pooled client, to show how much
-of the CPU per poll is httpx's transport stack (httpcore on anyio) rather than the provider.
+And ``ours-httpx``: the provider's trigger with its status polls sent through its pooled httpx client
+instead of the lean HTTP/1.1 GET client (``airflow_provider_drpipelines/_http1.py``), to show what that
+client saves.
 
 Measured over the steady-state window (every trigger started and through one full poll round, up to
 the first run's scripted end):
@@ -69,7 +69,7 @@ from _common import (
     write_result,
 )
 
-VARIANTS = ("ours", "ours-lean", "naive", "naive-ctx")
+VARIANTS = ("ours", "ours-httpx", "naive", "naive-ctx")
 TARGET_N = 1000
 TARGET_CORE_SHARE = 0.10
 TARGET_LAG_P99_MS = 50.0
@@ -96,31 +96,19 @@ class ConnectCounter:
         asyncio.BaseEventLoop.create_connection = counted  # type: ignore[method-assign]
 
 
-def use_lean_transport() -> Any:
-    """Mount the prototype lean transport under the provider's pooled client; returns an undo callable."""
-    import httpx
-    from _lean_transport import LeanTransport
-
+def use_httpx_for_polls() -> Any:
+    """Make new pools send status polls through httpx, as the provider did before ``_http1``; returns an undo."""
     from airflow_provider_drpipelines import hooks
 
-    real = hooks._pooled_http_client
+    real = hooks._new_async_pools
 
-    def pooled(settings: Any) -> Any:
-        clients = hooks._HTTP_POOLS.setdefault(asyncio.get_running_loop(), {})
-        client = clients.get(settings)
-        if client is None or client.is_closed:
-            tls = httpx.create_ssl_context(verify=hooks._httpx_verify(settings))
-            limits = httpx.Limits(max_connections=hooks.POOL_CONNECTIONS)
-            client = clients[settings] = hooks._gated_client_class()(
-                transport=LeanTransport(httpx.AsyncHTTPTransport(verify=tls, limits=limits), tls),
-                timeout=httpx.Timeout(settings.timeout, pool=None),
-            )
-        return client
+    def httpx_only(settings: Any) -> Any:
+        return hooks._AsyncPools(real(settings).http, gets=None)
 
-    hooks._pooled_http_client = pooled
+    hooks._new_async_pools = httpx_only
 
     def undo() -> None:
-        hooks._pooled_http_client = real
+        hooks._new_async_pools = real
 
     return undo
 
@@ -270,7 +258,7 @@ async def run_phase(emu: Any, phase: Phase, pipeline_id: str, grace: float) -> d
     async def start_later(index: int, run: Run) -> None:
         await asyncio.sleep(index / phase.n * poll)  # deferrals arrive spread over one interval
         try:
-            if phase.variant in ("ours", "ours-lean"):
+            if phase.variant in ("ours", "ours-httpx"):
                 await follow_ours(phase, run, pipeline_id)
             else:
                 await follow_naive(phase, run, pipeline_id, emu.api_url, ssl_context)
@@ -435,7 +423,7 @@ def main() -> int:  # noqa: PLR0915
                 warnings_before = warnings.count
                 print(f"N={n:<5} {variant:9} set-up {setup:5.1f} s ({n} runs of {run_seconds:g} s); following...",
                       flush=True)  # fmt: skip
-                undo = use_lean_transport() if variant == "ours-lean" else None
+                undo = use_httpx_for_polls() if variant == "ours-httpx" else None
                 try:
                     row = asyncio.run(run_phase(emu, Phase(variant, n, poll, runs), pipeline_id, grace))
                 finally:
@@ -481,7 +469,7 @@ def report(results: list[dict[str, Any]], ns: list[int], variants: list[str], po
     ratios = []
     for n in ns:
         ours = next((r for r in results if r["n"] == n and r["variant"] == "ours"), None)
-        for other in (r for r in results if r["n"] == n and r["variant"] not in ("ours", "ours-lean")):
+        for other in (r for r in results if r["n"] == n and r["variant"] not in ("ours", "ours-httpx")):
             if ours is None:
                 continue
             ratios.append({

@@ -76,9 +76,7 @@ def test_run_succeeds_and_publishes_run_id_and_url(
 
 
 @BOTH_MODES
-def test_failed_run_fails_the_task_naming_the_failing_task(
-    mode: str, pipeline_id: str, task_log: Any
-) -> None:
+def test_failed_run_fails_the_task_naming_the_failing_task(mode: str, pipeline_id: str, task_log: Any) -> None:
     result = _run(f"it_run_{mode}", pipeline_id, script={"outcome": "FAILED", "failing_task": "score"})
 
     assert result.task_states == {"run": "failed"}
@@ -90,9 +88,7 @@ def test_failed_run_fails_the_task_naming_the_failing_task(
 
 
 @BOTH_MODES
-def test_errored_run_raises_its_own_retryable_error(
-    mode: str, pipeline_id: str, task_log: Any
-) -> None:
+def test_errored_run_raises_its_own_retryable_error(mode: str, pipeline_id: str, task_log: Any) -> None:
     result = _run(f"it_run_{mode}", pipeline_id, script={"outcome": "ERRORED"})
 
     assert result.task_states == {"run": "failed"}
