@@ -110,8 +110,8 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self._waiter is None or self._waiter.done():
             return
-        if self._framing == "close":
-            self._finish(bytes(self._buffer))
+        if self._framing == "close" and exc is None:
+            self._finish(bytes(self._buffer))  # an orderly close ends a body that has no length
         elif not self._received:
             self._waiter.set_exception(_StaleConnection())
         else:
@@ -131,14 +131,14 @@ class _Connection(asyncio.Protocol):
 
     def _read_head(self) -> bool:
         end = self._buffer.find(b"\r\n\r\n")
+        if (end if end >= 0 else len(self._buffer)) > MAX_HEAD_BYTES:
+            raise ValueError(f"status line and headers exceed {MAX_HEAD_BYTES} bytes")
         if end < 0:
-            if len(self._buffer) > MAX_HEAD_BYTES:
-                raise ValueError(f"status line and headers exceed {MAX_HEAD_BYTES} bytes")
             return False
         lines = bytes(self._buffer[:end]).decode("latin-1").split("\r\n")
         del self._buffer[: end + 4]
         version, _, rest = lines[0].partition(" ")
-        if not version.startswith("HTTP/1.") or not rest[:3].isdigit():
+        if not version.startswith("HTTP/1.") or not rest[:3].isdigit() or rest[3:4] not in ("", " "):
             raise ValueError(f"bad status line {lines[0][:100]!r}")
         status = int(rest[:3])
         if status < 200:
@@ -218,6 +218,8 @@ class Http1Pool:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
+        if parts.scheme == "https" and ssl_context is None:
+            raise ValueError(f"an https URL needs an SSL context: {base_url!r}")
         self._host = parts.hostname
         self._port = parts.port or (443 if parts.scheme == "https" else 80)
         self._ssl = ssl_context if parts.scheme == "https" else None
@@ -231,7 +233,9 @@ class Http1Pool:
         return f"{type(self).__name__}({self._host}:{self._port}, idle={len(self._idle)})"
 
     async def get(self, target: str, timeout: float) -> Http1Response:
-        """GET ``target`` (a path below the base URL, with its query) and read the whole response."""
+        """GET ``target`` (a percent-encoded path below the base URL, with its query) and read the response."""
+        if not target.isascii() or any(c in target for c in " \r\n"):
+            raise ValueError(f"target is not a percent-encoded path: {target[:200]!r}")
         request = b"GET " + (self._prefix + target).encode("ascii") + b" HTTP/1.1\r\n" + self._headers
         async with self._slots:
             connection = self._idle_connection()
