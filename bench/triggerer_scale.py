@@ -27,7 +27,7 @@ the first run's scripted end):
   edges; nothing else calls the API then). ``% of one core`` is CPU time / wall time.
 * event-loop lag: a ticker coroutine sleeps 10 ms and records how late it wakes; p50/p99 in the window.
 * polls per second, and TCP connections opened per poll: every TCP connect this process's event loop
-  makes (httpcore through anyio, and plain asyncio streams) goes through ``loop.create_connection``,
+  makes (the lean GET client's own, httpcore's through anyio) goes through ``loop.create_connection``,
   which is wrapped with a counter.
   Cross-check: the kernel's ``Tcp: ActiveOpens`` counter (``/proc/net/snmp``, whole network namespace,
   minus the benchmark's own admin calls).
@@ -80,7 +80,7 @@ MAX_POLL_INTERVAL = 300.0
 
 # --- instrumentation ------------------------------------------------------------------------------
 class ConnectCounter:
-    """Counts TCP connects made on the event loop: httpcore (through anyio) and plain asyncio streams both
+    """Counts TCP connects made on the event loop: the lean GET client and httpcore (through anyio) both
     open connections with ``loop.create_connection``."""
 
     count = 0
