@@ -324,10 +324,12 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         self, pipeline_id: str, version: int | None, payload: dict[str, Any]
     ) -> dict[str, Any] | None:
         """An existing input with exactly this payload: running it is the same as running a fresh copy."""
-        return next(
-            (i for i in self.iterate(self.list_inputs, pipeline_id, version) if i.get("payload") == payload),
-            None,
-        )
+        return next(self.inputs_with_payload(pipeline_id, version, payload), None)
+
+    def inputs_with_payload(
+        self, pipeline_id: str, version: int | None, payload: dict[str, Any]
+    ) -> Iterator[dict[str, Any]]:
+        return (i for i in self.iterate(self.list_inputs, pipeline_id, version) if i.get("payload") == payload)
 
     def create_input_exactly_once(
         self, pipeline_id: str, payload: dict[str, Any], version: int | None

@@ -348,11 +348,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         if payload is None:
             input_ids = {self.input_id} if self.input_id else set()
         else:
-            input_ids = {
-                i["id"]
-                for i in hook.iterate(hook.list_inputs, self.pipeline_id, version)
-                if i.get("payload") == payload
-            }
+            input_ids = {i["id"] for i in hook.inputs_with_payload(self.pipeline_id, version, payload)}
         run = hook.find_active_run(self.pipeline_id, version, input_ids) if input_ids else None
         if run is None:
             return None
