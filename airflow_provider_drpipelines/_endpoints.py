@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
-from airflow_provider_drpipelines._wire import ApiRequest, UploadFile
+from airflow_provider_drpipelines._wire import MAX_TEXT_BYTES, ApiRequest, UploadFile
 from airflow_provider_drpipelines.exceptions import DataRobotConfigError
 
 R = TypeVar("R")
@@ -165,7 +165,7 @@ class PipelinesApi(Generic[R]):
         )
 
     def delete_pipeline(self, pipeline_id: str) -> R:
-        return self._send(ApiRequest("DELETE", pipeline_path(pipeline_id)))
+        return self._send(ApiRequest("DELETE", pipeline_path(pipeline_id), answer="none"))
 
     def lock_pipeline(self, pipeline_id: str) -> R:
         """Promote the draft to locked: immutable, runnable as a version."""
@@ -178,7 +178,8 @@ class PipelinesApi(Generic[R]):
         )
 
     def get_pipeline_source(self, pipeline_id: str, version: int | None = None) -> R:
-        return self._send(ApiRequest("GET", f"{scope_path(pipeline_id, version)}/source", required=("source",)))
+        path = f"{scope_path(pipeline_id, version)}/source"
+        return self._send(ApiRequest("GET", path, required=("source",), max_bytes=MAX_TEXT_BYTES))
 
     def get_pipeline_task(self, pipeline_id: str, task_id: int, version: int | None = None) -> R:
         path = f"{scope_path(pipeline_id, version)}/tasks/{_positive_int(task_id, 'task_id')}"
@@ -222,7 +223,7 @@ class PipelinesApi(Generic[R]):
 
     def delete_input(self, pipeline_id: str, input_id: str, version: int | None = None) -> R:
         path = f"{scope_path(pipeline_id, version)}/inputs/{_segment(input_id, 'input_id')}"
-        return self._send(ApiRequest("DELETE", path))
+        return self._send(ApiRequest("DELETE", path, answer="none"))
 
     # --- runs ("dispatches" on the wire) ------------------------------------------------------
     def create_run(self, pipeline_id: str, input_id: str, version: int | None = None, image_id: str | None = None) -> R:
@@ -252,12 +253,12 @@ class PipelinesApi(Generic[R]):
 
     def cancel_run(self, pipeline_id: str, run_id: str, version: int | None = None) -> R:
         """204 on a live run; 409 when it is already terminal."""
-        return self._send(ApiRequest("DELETE", _run_path(pipeline_id, run_id, version)))
+        return self._send(ApiRequest("DELETE", _run_path(pipeline_id, run_id, version), answer="none"))
 
     # --- task executions of a run ------------------------------------------------------------
     def list_task_executions(self, pipeline_id: str, run_id: str) -> R:
         """A bare JSON array (no page envelope), empty while the run is PENDING or PREPARING."""
-        return self._send(ApiRequest("GET", f"{_run_path(pipeline_id, run_id, None)}/tasks"))
+        return self._send(ApiRequest("GET", f"{_run_path(pipeline_id, run_id, None)}/tasks", answer="array"))
 
     def get_task_execution(self, pipeline_id: str, run_id: str, task_id: int, node_id: int | None = None) -> R:
         path = _task_execution_path(pipeline_id, run_id, task_id)
@@ -275,7 +276,7 @@ class PipelinesApi(Generic[R]):
     ) -> R:
         """Live logs, kept by the service about a minute after the task's pod ends."""
         path = f"{_task_execution_path(pipeline_id, run_id, task_id)}/logs"
-        request = ApiRequest("GET", path, required=("logs",))
+        request = ApiRequest("GET", path, required=("logs",), max_bytes=MAX_TEXT_BYTES)
         return self._send(request.with_params(tail_lines=tail_lines, verbosity=verbosity, nodeId=node_id))
 
     def get_task_execution_durable_logs(
@@ -291,7 +292,7 @@ class PipelinesApi(Generic[R]):
         if stream not in ("stdout", "stderr"):
             raise DataRobotConfigError(f"Log stream must be 'stdout' or 'stderr', got {stream!r}.")
         path = f"{_task_execution_path(pipeline_id, run_id, task_id)}/logs/{stream}"
-        request = ApiRequest("GET", path, required=("content",))
+        request = ApiRequest("GET", path, required=("content",), max_bytes=MAX_TEXT_BYTES)
         return self._send(request.with_params(verbosity=verbosity, nodeId=node_id))
 
     def get_task_execution_result(self, pipeline_id: str, run_id: str, task_id: int, node_id: int | None = None) -> R:
@@ -345,7 +346,7 @@ class PipelinesApi(Generic[R]):
 
     def delete_schedule(self, pipeline_id: str, schedule_id: str) -> R:
         path = f"{pipeline_path(pipeline_id)}/schedules/{_segment(schedule_id, 'schedule_id')}"
-        return self._send(ApiRequest("DELETE", path))
+        return self._send(ApiRequest("DELETE", path, answer="none"))
 
     # --- execution images --------------------------------------------------------------------
     def create_image(
@@ -386,15 +387,15 @@ class PipelinesApi(Generic[R]):
         return self._send(ApiRequest("PATCH", path, json=body, required=("id",)))
 
     def delete_image(self, image_id: str) -> R:
-        return self._send(ApiRequest("DELETE", f"/pipelines/images/{_segment(image_id, 'image_id')}"))
+        return self._send(ApiRequest("DELETE", f"/pipelines/images/{_segment(image_id, 'image_id')}", answer="none"))
 
     def delete_image_version(self, image_id: str, version: int) -> R:
         path = f"/pipelines/images/{_segment(image_id, 'image_id')}/versions/{version_number(version)}"
-        return self._send(ApiRequest("DELETE", path))
+        return self._send(ApiRequest("DELETE", path, answer="none"))
 
     def get_image_version_logs(self, image_id: str, version: int) -> R:
         path = f"/pipelines/images/{_segment(image_id, 'image_id')}/versions/{version_number(version)}/logs"
-        return self._send(ApiRequest("GET", path, required=("logs",)))
+        return self._send(ApiRequest("GET", path, required=("logs",), max_bytes=MAX_TEXT_BYTES))
 
     # --- service -----------------------------------------------------------------------------
     def get_api_version(self) -> R:

@@ -6,11 +6,17 @@ and as wtforms widgets (Airflow 2.11-3.1), so labels never drift between version
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import os
+import posixpath
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    import ssl
 
 
 def _config_error(message: str) -> Exception:
@@ -88,10 +94,8 @@ class ConnectionSettings:
     def from_connection(
         cls, conn_id: str, host: str | None, password: str | None, port: int | None, extra: dict[str, Any]
     ) -> ConnectionSettings:
-        if not password:
-            raise _config_error(
-                f"Connection {conn_id!r} has no API token: put the DataRobot API token in its password field."
-            )
+        _check_token(password, conn_id)
+        assert password is not None  # checked above; mypy cannot see through it
         base_url = normalise_endpoint(host or DEFAULT_ENDPOINT, port, conn_id)
         ui_url = _extra(extra, "ui_url")
         return cls(
@@ -106,6 +110,37 @@ class ConnectionSettings:
     def url(self, path: str) -> str:
         return self.api_url + path
 
+    def tls_context(self) -> ssl.SSLContext:
+        """The one TLS context both clients use, so ``verify`` means the same to requests and aiohttp."""
+        bundle = _environment_ca_bundle() if self.verify is True else None
+        try:
+            return _tls_context(self.verify, bundle)
+        except (OSError, ValueError) as err:  # ssl.SSLError is an OSError
+            source = "the 'verify' extra" if isinstance(self.verify, str) else "REQUESTS_CA_BUNDLE/SSL_CERT_FILE"
+            raise _config_error(
+                f"The CA bundle {self.verify if isinstance(self.verify, str) else bundle!r} from {source} "
+                f"cannot be loaded as PEM certificates: {err}"
+            ) from None
+
+    def proxy_url(self) -> str | None:
+        """The proxy every request of this connection goes through, or None: one rule for both clients.
+
+        The ``proxies`` extra wins (by the API's scheme, else ``all``). Otherwise the environment's
+        ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` apply unless ``NO_PROXY`` names the host, with the
+        standard library's matching rules (``.corp.example`` also covers ``corp.example``).
+        """
+        from urllib.request import getproxies_environment, proxy_bypass_environment  # type: ignore[attr-defined]
+
+        parts = urlsplit(self.api_url)
+        configured = dict(self.proxies)
+        if configured:
+            return configured.get(parts.scheme) or configured.get("all")
+        environment = getproxies_environment()
+        proxy = environment.get(parts.scheme) or environment.get("all")
+        if not proxy or proxy_bypass_environment(parts.netloc, environment):
+            return None
+        return proxy
+
     def run_url(self, pipeline_id: str, run_id: str) -> str:
         """Where a person looks at a run; the UI path is the one the emulator serves too."""
         from urllib.parse import quote
@@ -118,21 +153,109 @@ def normalise_endpoint(endpoint: str, port: int | None, conn_id: str) -> str:
     raw = endpoint.strip()
     if "://" not in raw:
         raw = "https://" + raw
-    parts = urlsplit(raw)
     try:
+        parts = urlsplit(raw)
         parts.port  # noqa: B018 - urlsplit checks the port only when asked
     except ValueError:
-        parts = parts._replace(scheme="invalid")
-    if parts.scheme not in ("http", "https") or not parts.hostname or " " in raw:
+        parts = urlsplit("invalid://")
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in raw or parts.query or parts.fragment:
         raise _config_error(
-            f"Connection {conn_id!r}: endpoint {endpoint!r} is not an http(s) URL "
+            f"Connection {conn_id!r}: endpoint {_public_endpoint(endpoint)!r} is not an http(s) URL "
             f"(expected something like {DEFAULT_ENDPOINT})."
         )
-    netloc = parts.netloc if port is None or parts.port else f"{parts.netloc}:{port}"
-    path = parts.path.rstrip("/")
+    if "@" in parts.netloc:
+        raise _config_error(
+            f"Connection {conn_id!r}: the endpoint carries a user name or password before '@'; put the API token "
+            "in the connection's password field and write the endpoint without credentials."
+        )
+    netloc = _ascii_netloc(parts.netloc, conn_id)
+    netloc = netloc if port is None or parts.port else f"{netloc}:{port}"
+    path = _ascii_path(parts.path, conn_id).rstrip("/")
     if path.endswith(API_PATH):
         path = path[: -len(API_PATH)]
     return urlunsplit((parts.scheme, netloc, path, "", ""))
+
+
+def _public_endpoint(endpoint: str) -> str:
+    """The endpoint as it may be quoted in an error: without anything before an '@' (a password)."""
+    scheme, sep, rest = endpoint.strip().rpartition("://")
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}"
+
+
+def _ascii_netloc(netloc: str, conn_id: str) -> str:
+    """An internationalised host name in its IDNA (``xn--``) form, which every HTTP client sends as is."""
+    if netloc.isascii():
+        return netloc.lower()
+    host, colon, port = netloc.rpartition(":") if netloc.rsplit(":", 1)[-1].isdigit() else (netloc, "", "")
+    try:
+        return host.encode("idna").decode("ascii").lower() + colon + port
+    except UnicodeError:
+        raise _config_error(f"Connection {conn_id!r}: the endpoint's host {host!r} is not a valid host name.") from None
+
+
+def _ascii_path(path: str, conn_id: str) -> str:
+    """The endpoint's path prefix percent-encoded once, with no ``.``/``..`` segments left to resolve."""
+    from urllib.parse import quote
+
+    segments = path.split("/")
+    if any(segment in (".", "..") for segment in segments):
+        normalised = posixpath.normpath(path) if path else path
+        raise _config_error(
+            f"Connection {conn_id!r}: the endpoint's path {path!r} has '.' or '..' segments; "
+            f"write it without them (e.g. {normalised!r})."
+        )
+    return quote(path, safe="/%:@!$&'()*+,;=-._~")
+
+
+def _check_token(token: str | None, conn_id: str) -> None:
+    """Refuse a token no HTTP header can carry, naming the field and never the value."""
+    if not token or not token.strip():
+        raise _config_error(
+            f"Connection {conn_id!r} has no API token: put the DataRobot API token in its password field."
+        )
+    if any(char in token for char in "\r\n\x00") or not _latin1(token):
+        raise _config_error(
+            f"Connection {conn_id!r}: the API token (password field) contains a line break, a NUL or a character "
+            "outside Latin-1, which an HTTP header cannot carry; paste the token again."
+        )
+
+
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _environment_ca_bundle() -> str | None:
+    """A CA bundle named by the environment: ``REQUESTS_CA_BUNDLE`` first, then ``SSL_CERT_FILE``."""
+    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        if path := os.environ.get(name, "").strip():
+            return path
+    return None
+
+
+@functools.cache
+def _tls_context(verify: bool | str, environment_bundle: str | None) -> ssl.SSLContext:
+    """``verify=False``: no checks; a path: only that bundle; true: the environment's bundle, else the
+    system's trust store together with certifi's (the union of what aiohttp and requests trust by default)."""
+    import ssl
+
+    if verify is False:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    bundle = verify if isinstance(verify, str) else environment_bundle
+    if bundle is not None:
+        return ssl.create_default_context(cafile=bundle)
+    import certifi
+
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=certifi.where())
+    return context
 
 
 def _extra(extra: dict[str, Any], name: str) -> Any:
@@ -163,10 +286,10 @@ def _parse_timeout(value: Any, conn_id: str) -> float:
     if value is None:
         return DEFAULT_TIMEOUT_SECONDS
     try:
-        timeout = float(value)
+        timeout = -1.0 if isinstance(value, bool) else float(value)
     except (TypeError, ValueError):
         timeout = -1.0
-    if timeout <= 0:
+    if not math.isfinite(timeout) or timeout <= 0:
         raise _config_error(
             f"Connection {conn_id!r}: extra 'timeout' must be a positive number of seconds, got {value!r}."
         )
@@ -181,12 +304,21 @@ def _parse_proxies(value: Any, conn_id: str) -> tuple[tuple[str, str], ...]:
             value = json.loads(value)
         except ValueError:
             value = None
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+    if not isinstance(value, dict) or not all(isinstance(v, str) and _is_proxy_url(v) for v in value.values()):
         raise _config_error(
-            f"Connection {conn_id!r}: extra 'proxies' must be a JSON object of scheme -> proxy URL, "
+            f"Connection {conn_id!r}: extra 'proxies' must be a JSON object of scheme -> http(s) proxy URL, "
             'e.g. {"https": "http://proxy:3128"}.'
         )
     return tuple(sorted((str(k), v) for k, v in value.items()))
+
+
+def _is_proxy_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - validates the port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def provider_conn_fields() -> dict[str, Any]:

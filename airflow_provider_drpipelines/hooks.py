@@ -1,32 +1,27 @@
 """``DataRobotPipelinesHook``: the whole pipelines API behind an Airflow connection.
 
-The hook is the sync client (a pooled ``requests.Session``); :meth:`DataRobotPipelinesHook.aget_client`
-hands triggers an async client on ``httpx``, whose body-less GETs (the status polls) take the lean
-HTTP/1.1 client of ``_http1`` when no proxy is in the way. Both clients inherit every endpoint from
-``PipelinesApi`` and every transport rule from ``_wire``, so they differ only in how bytes cross the network.
+The hook is the sync client (a pooled ``requests.Session``, see ``_sync_http``);
+:meth:`DataRobotPipelinesHook.aget_client` hands triggers the async client of ``async_client`` (aiohttp,
+one shared session per event loop). Both inherit every endpoint from ``PipelinesApi``, every transport
+rule from ``_wire`` and their TLS and proxy choice from ``ConnectionSettings``, so they differ only in
+how bytes cross the network.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import logging
+import copy
 import time
-import weakref
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
-from urllib.parse import urlencode
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
 from airflow.providers.common.compat.sdk import BaseHook
 
-from airflow_provider_drpipelines import _wire
+from airflow_provider_drpipelines import _sync_http, _wire
 from airflow_provider_drpipelines._endpoints import PipelinesApi
-from airflow_provider_drpipelines._http1 import Http1Error, Http1Pool
 from airflow_provider_drpipelines._polling import next_poll_delay
-from airflow_provider_drpipelines._wire import ApiRequest, RetryPolicy
+from airflow_provider_drpipelines._wire import ApiRequest, RetryPolicy, log_request
 from airflow_provider_drpipelines.connection import (
     CONN_TYPE,
     DEFAULT_CONN_ID,
@@ -56,18 +51,9 @@ from airflow_provider_drpipelines.statuses import (
 if TYPE_CHECKING:
     from collections.abc import Collection
 
-    import httpx
+    from airflow_provider_drpipelines.async_client import DataRobotPipelinesAsyncClient
 
 T = TypeVar("T")
-log = logging.getLogger(__name__)
-
-
-class _DebugLogger(Protocol):
-    def debug(self, event: Any, *args: Any) -> Any: ...
-
-
-def _log_request(logger: _DebugLogger, request: ApiRequest, status: object, started: float) -> None:
-    logger.debug("%s %s -> %s in %.0f ms", request.method, request.path, status, (time.perf_counter() - started) * 1000)
 
 
 class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
@@ -109,7 +95,7 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
     # --- connection form (Airflow 2.11-3.1; 3.2+ reads conn-fields from provider info) ----------
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return dict(UI_FIELD_BEHAVIOUR)
+        return copy.deepcopy(UI_FIELD_BEHAVIOUR)
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
@@ -144,12 +130,7 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
 
     @cached_property
     def _session(self) -> requests.Session:
-        settings = self.settings
-        session = requests.Session()
-        session.headers.update(_wire.auth_headers(settings.token))
-        session.verify = settings.verify
-        session.proxies.update(dict(settings.proxies))
-        return session
+        return _sync_http.new_session(self.settings)
 
     def _send(self, request: ApiRequest, reconcile: Callable[[], T | None] | None = None) -> Any:
         """Send with the shared retry rule; a create is re-sent only after ``reconcile`` finds nothing."""
@@ -177,49 +158,37 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
 
     def _send_once(self, request: ApiRequest) -> Any:
         settings = self.settings
-        started = time.perf_counter()
+        started = _wire.request_started()
         try:
-            response = self._session.request(
-                request.method,
-                settings.url(request.path),
-                params=dict(request.params) or None,
-                json=request.json,
-                files=request.multipart(),
-                timeout=request.timeout or settings.timeout,
-                # Per request, not only on the session: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE and
-                # *_PROXY env vars override session-level verify and proxies, but not per-request values.
-                verify=settings.verify,
-                proxies=dict(settings.proxies) or None,
-            )
+            status, headers, content = _sync_http.exchange(self._session, settings, request)
         except requests.exceptions.SSLError as err:
-            _log_request(self.log, request, "TLS error", started)
-            message = (
-                f"DataRobot pipelines API: {request.describe()}: TLS verification failed ({err}); "
-                "set the connection's 'verify' extra to a CA bundle path, or false."
-            )
-            raise DataRobotApiError(
-                _wire.scrub(message, settings.token), method=request.method, path=request.path
-            ) from None
-        except _REQUEST_NEVER_SENT as err:
-            message = f"DataRobot pipelines API: {request.describe()} cannot be sent to {settings.api_url}: {err}"
-            raise DataRobotConfigError(_wire.scrub(message, settings.token)) from None
+            log_request(self.log, request, "TLS error", started)
+            raise _wire.tls_error(request, settings.token, err) from None
+        except (*_REQUEST_NEVER_SENT, UnicodeError) as err:
+            raise _wire.unsendable(request, settings.api_url, settings.token, err) from None
         except requests.exceptions.RequestException as err:
-            _log_request(self.log, request, type(err).__name__, started)
-            raise _connection_error(request, settings, err, connected=_requests_connected(err)) from None
-        _log_request(self.log, request, response.status_code, started)
-        return _wire.interpret_response(
-            request, response.status_code, response.headers, response.content, settings.token
-        )
+            log_request(self.log, request, type(err).__name__, started)
+            raise _wire.connection_error(
+                request, settings.api_url, settings.token, err, connected=_requests_connected(err)
+            ) from None
+        except DataRobotApiError:
+            log_request(self.log, request, "answer over its size cap", started)
+            raise
+        log_request(self.log, request, status, started)
+        return _wire.interpret_response(request, status, headers, content, settings.token)
 
     # --- pagination ---------------------------------------------------------------------------
     def iterate(
         self, list_method: Callable[..., Any], *args: Any, page_size: int = 100, **kwargs: Any
     ) -> Iterator[dict[str, Any]]:
         """Every item of a list endpoint, page by page: ``hook.iterate(hook.list_runs, pipeline_id, 3)``."""
+        what = f"{getattr(list_method, '__name__', 'list')}()"
+        guard = _wire.PageGuard(what)
         offset = 0
         while True:
             page = list_method(*args, offset=offset, limit=page_size, **kwargs)
-            items, more = _wire.page_items(ApiRequest("GET", f"{getattr(list_method, '__name__', 'list')}()"), page)
+            items, more = _wire.page_items(what, page)
+            guard.check(items)
             yield from items
             if not more:
                 return
@@ -230,8 +199,7 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         """One cheap authenticated call that tells a bad token from an unreachable or foreign host."""
         configured_policy, self.retry_policy = self.retry_policy, RetryPolicy(max_attempts=1)
         try:
-            page = self.list_pipelines(limit=1)
-            _wire.page_items(ApiRequest("GET", "/pipelines"), page)
+            _wire.page_items("/pipelines", self.list_pipelines(limit=1))
         except DataRobotConfigError as err:
             return False, str(err)
         except ApiAuthError as err:
@@ -442,10 +410,11 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
 
     # --- async ----------------------------------------------------------------------------------
     async def aget_client(self) -> DataRobotPipelinesAsyncClient:
-        """An async client whose HTTP pool is shared with every trigger on this event loop and connection."""
+        """An async client whose HTTP session is shared with every trigger on this event loop and connection."""
+        from airflow_provider_drpipelines.async_client import DataRobotPipelinesAsyncClient, shared_session
+
         settings = await self.aget_settings()
-        pools = _async_pools(settings)
-        return DataRobotPipelinesAsyncClient(settings, pools.http, self.retry_policy, pools.gets)
+        return DataRobotPipelinesAsyncClient(settings, await shared_session(settings), self.retry_policy)
 
 
 class _CaptureRequest(PipelinesApi[None]):
@@ -455,96 +424,6 @@ class _CaptureRequest(PipelinesApi[None]):
 
     def _send(self, request: ApiRequest) -> None:
         self.request = request
-
-
-class DataRobotPipelinesAsyncClient(PipelinesApi[Awaitable[Any]]):
-    """Every endpoint as a coroutine, for triggers: never blocks the event loop."""
-
-    def __init__(
-        self,
-        settings: ConnectionSettings,
-        http: httpx.AsyncClient,
-        retry_policy: RetryPolicy,
-        gets: Http1Pool | None = None,
-    ) -> None:
-        self.settings = settings
-        self._http = http
-        self._gets = gets
-        self.retry_policy = retry_policy
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(api_url={self.settings.api_url!r})"
-
-    async def _send(self, request: ApiRequest) -> Any:
-        started = time.monotonic()
-        attempt = 1
-        while True:
-            try:
-                return await self._send_once(request)
-            except DataRobotApiError as error:
-                step = _wire.plan_retry(self.retry_policy, request, error, attempt, time.monotonic() - started, False)
-                if step is None:
-                    raise
-                log.warning("%s; retrying in %.1f s (attempt %d)", error, step.delay, attempt + 1)
-                await asyncio.sleep(step.delay)
-                attempt += 1
-
-    async def _send_once(self, request: ApiRequest) -> Any:
-        if self._gets is not None and request.method == "GET":
-            return await self._get_once(self._gets, request)
-        import httpx
-
-        settings = self.settings
-        started = time.perf_counter()
-        try:
-            response = await self._http.request(
-                request.method,
-                settings.url(request.path),
-                params=dict(request.params) or None,
-                json=request.json,
-                files=request.multipart(),
-                headers=_wire.auth_headers(settings.token),
-                timeout=request.timeout or settings.timeout,
-            )
-        except httpx.TransportError as err:
-            _log_request(log, request, type(err).__name__, started)
-            connected = not isinstance(err, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-            raise _connection_error(request, settings, err, connected=connected) from None
-        _log_request(log, request, response.status_code, started)
-        return _wire.interpret_response(
-            request, response.status_code, response.headers, response.content, settings.token
-        )
-
-    async def _get_once(self, gets: Http1Pool, request: ApiRequest) -> Any:
-        settings = self.settings
-        target = f"{request.path}?{urlencode(request.params)}" if request.params else request.path
-        started = time.perf_counter()
-        try:
-            response = await gets.get(target, request.timeout or settings.timeout)
-        except Http1Error as err:
-            _log_request(log, request, "connection error", started)
-            raise _connection_error(request, settings, err, connected=err.connected) from None
-        _log_request(log, request, response.status, started)
-        return _wire.interpret_response(request, response.status, response.headers, response.content, settings.token)
-
-    async def cancel_run_if_active(self, pipeline_id: str, run_id: str, version: int | None) -> bool:
-        try:
-            await self.cancel_run(pipeline_id, run_id, version)
-        except (ApiConflictError, ApiNotFoundError) as err:
-            log.info("Run %s not cancelled: %s", run_id, err.detail)
-            return False
-        log.info("Cancelled pipeline run %s.", run_id)
-        return True
-
-
-def _connection_error(
-    request: ApiRequest, settings: ConnectionSettings, err: Exception, connected: bool
-) -> ApiConnectionError:
-    what = "lost the connection or timed out after sending" if connected else "could not connect"
-    message = f"DataRobot pipelines API: {request.describe()} at {settings.api_url} {what}: {type(err).__name__}: {err}"
-    return ApiConnectionError(
-        _wire.scrub(message, settings.token), method=request.method, path=request.path, connected=connected
-    )
 
 
 #: Errors requests raises before anything goes on the wire: a malformed URL or header is no transient fault.
@@ -566,88 +445,3 @@ def _requests_connected(err: requests.exceptions.RequestException) -> bool:
         reason = err.args[0].reason if err.args and isinstance(err.args[0], MaxRetryError) else None
         return not isinstance(reason, NewConnectionError)
     return True
-
-
-@dataclass(frozen=True)
-class _AsyncPools:
-    """The HTTP pools of one connection on one event loop: httpx for everything, or only for what has a body."""
-
-    http: httpx.AsyncClient
-    #: Body-less GETs (the status polls), unless a proxy is in the way; see ``_http1`` for why.
-    gets: Http1Pool | None
-
-
-_ASYNC_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ConnectionSettings, _AsyncPools]] = (
-    weakref.WeakKeyDictionary()
-)
-#: Connections kept open per API per triggerer process and pool; polls beyond that wait for a free one.
-POOL_CONNECTIONS = 64
-
-
-def _async_pools(settings: ConnectionSettings) -> _AsyncPools:
-    """One set of pools per event loop and connection settings, shared by all triggers on them."""
-    pools_by_settings = _ASYNC_POOLS.setdefault(asyncio.get_running_loop(), {})
-    pools = pools_by_settings.get(settings)
-    if pools is None or pools.http.is_closed:
-        if pools is not None and pools.gets is not None:
-            pools.gets.close()
-        pools = pools_by_settings[settings] = _new_async_pools(settings)
-    return pools
-
-
-def _new_async_pools(settings: ConnectionSettings) -> _AsyncPools:
-    import httpx
-
-    tls = httpx.create_ssl_context(verify=_httpx_verify(settings))
-    mounts = {f"{scheme}://": httpx.AsyncHTTPTransport(proxy=url, verify=tls) for scheme, url in settings.proxies}
-    http = _gated_client_class()(
-        verify=tls,
-        mounts=mounts or None,
-        limits=httpx.Limits(max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS),
-        timeout=httpx.Timeout(settings.timeout, pool=None),
-    )
-    proxied = bool(settings.proxies) or _environment_proxy_applies(settings.api_url)
-    gets = None if proxied else Http1Pool(settings.api_url, _wire.auth_headers(settings.token), tls, POOL_CONNECTIONS)
-    return _AsyncPools(http, gets)
-
-
-def _environment_proxy_applies(url: str) -> bool:
-    """Whether httpx would send ``url`` through a proxy from the environment (``HTTPS_PROXY``, ``ALL_PROXY``)."""
-    from urllib.parse import urlsplit
-    from urllib.request import getproxies_environment, proxy_bypass
-
-    proxies = getproxies_environment()
-    parts = urlsplit(url)
-    return bool(proxies.get(parts.scheme) or proxies.get("all")) and not proxy_bypass(parts.hostname or "")
-
-
-@functools.cache
-def _gated_client_class() -> type[httpx.AsyncClient]:
-    import httpx
-
-    class _GatedAsyncClient(httpx.AsyncClient):
-        """Requests beyond the pool's size wait in an asyncio semaphore, not in httpcore's pool queue.
-
-        httpcore re-scans every waiting request against every connection on each request it assigns,
-        so with thousands of triggers polling the queue grows, each poll costs more CPU, and the event
-        loop falls behind (measured by ``bench/triggerer_scale.py``: at 1,000 triggers, 5.7 ms of CPU per
-        poll and 257 ms loop lag p99 before; a semaphore's wait is O(1)).
-        """
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._in_flight = asyncio.Semaphore(POOL_CONNECTIONS)
-
-        async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
-            async with self._in_flight:
-                return await super().send(request, **kwargs)
-
-    return _GatedAsyncClient
-
-
-def _httpx_verify(settings: ConnectionSettings) -> Any:
-    if isinstance(settings.verify, str):
-        import ssl
-
-        return ssl.create_default_context(cafile=settings.verify)
-    return settings.verify

@@ -16,6 +16,7 @@ from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, A
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_drpipelines._polling import coalesced_delay, next_poll_delay
+from airflow_provider_drpipelines._wire import scrub
 from airflow_provider_drpipelines.connection import DEFAULT_CONN_ID
 from airflow_provider_drpipelines.exceptions import DataRobotApiError
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook  # here, not in run(): no stall on first use
@@ -145,7 +146,11 @@ class DataRobotPipelineRunTrigger(BaseTrigger):
                 if not err.retryable or errors > self.max_consecutive_errors:
                     return self._event(EVENT_ERROR, f"Stopped following run {self.run_id}: {err}")
                 self.log.warning("Status poll failed (%d in a row), will retry: %s", errors, err)
-                delay = max(delay, err.retry_after or 0.0)  # Retry-After may lengthen the pause, never shorten it
+                # Retry-After may lengthen the pause, never shorten it, and never past the longest poll interval.
+                delay = max(delay, min(err.retry_after or 0.0, self.max_poll_interval))
+            except Exception as err:  # no poll may crash the trigger: the task's worker re-check takes over
+                reason = scrub(f"{type(err).__name__}: {err}", poller.settings.token)
+                return self._event(EVENT_ERROR, f"Stopped following run {self.run_id}: unexpected {reason}")
             else:
                 if ends_wait(status):
                     return self._event(str(status), f"Pipeline run {self.run_id} is {status}.")

@@ -7,17 +7,11 @@ the others, as a triggerer and the API would be on different machines). Trigger 
 one poll interval, as deferrals arrive over time. Runs are scripted (the ``_emulator.seconds`` key) to
 last through set-up, two poll rounds and a T-second steady-state window, then complete.
 
-In the same invocation and at the same N, the same measurements for naive triggers that open a new
-HTTP client per poll, as dbt Cloud's trigger does with aiohttp:
+In the same invocation and at the same N, the same measurements for two other ways to poll:
 
-* ``naive``: a new ``httpx.AsyncClient()`` per poll (client construction includes loading the CA bundle
-  into a fresh SSL context, which httpx does for every client);
-* ``naive-ctx``: a new ``httpx.AsyncClient`` per poll that reuses one SSL context: only the new
-  client and TCP connection per poll remain, closer to aiohttp's per-session cost.
-
-And ``ours-httpx``: the provider's trigger with its status polls sent through its pooled httpx client
-instead of the lean HTTP/1.1 GET client (``airflow_provider_drpipelines/_http1.py``), to show what that
-client saves.
+* ``httpx``: the same adaptive polling through one shared ``httpx.AsyncClient`` (the provider's async
+  client before it moved to aiohttp);
+* ``naive``: a new ``aiohttp.ClientSession`` per poll, as dbt Cloud's trigger does.
 
 Measured over the steady-state window (every trigger started and through one full poll round, up to
 the first run's scripted end):
@@ -27,8 +21,8 @@ the first run's scripted end):
   edges; nothing else calls the API then). ``% of one core`` is CPU time / wall time.
 * event-loop lag: a ticker coroutine sleeps 10 ms and records how late it wakes; p50/p99 in the window.
 * polls per second, and TCP connections opened per poll: every TCP connect this process's event loop
-  makes (the lean GET client's own, httpcore's through anyio) goes through ``loop.create_connection``,
-  which is wrapped with a counter.
+  makes (aiohttp's, and httpcore's through anyio) goes through ``loop.create_connection``, which is
+  wrapped with a counter.
   Cross-check: the kernel's ``Tcp: ActiveOpens`` counter (``/proc/net/snmp``, whole network namespace,
   minus the benchmark's own admin calls).
 * detection latency: the run's scripted end (its ``createdAt`` + T) to the trigger's event, all runs.
@@ -69,7 +63,7 @@ from _common import (
     write_result,
 )
 
-VARIANTS = ("ours", "ours-httpx", "naive", "naive-ctx")
+VARIANTS = ("ours", "httpx", "naive")
 TARGET_N = 1000
 TARGET_CORE_SHARE = 0.10
 TARGET_LAG_P99_MS = 50.0
@@ -80,8 +74,8 @@ MAX_POLL_INTERVAL = 300.0
 
 # --- instrumentation ------------------------------------------------------------------------------
 class ConnectCounter:
-    """Counts TCP connects made on the event loop: the lean GET client and httpcore (through anyio) both
-    open connections with ``loop.create_connection``."""
+    """Counts TCP connects made on the event loop: aiohttp and httpcore (through anyio) both open
+    connections with ``loop.create_connection``."""
 
     count = 0
 
@@ -94,23 +88,6 @@ class ConnectCounter:
             return await original(self, *args, **kwargs)
 
         asyncio.BaseEventLoop.create_connection = counted  # type: ignore[method-assign]
-
-
-def use_httpx_for_polls() -> Any:
-    """Make new pools send status polls through httpx, as the provider did before ``_http1``; returns an undo."""
-    from airflow_provider_drpipelines import hooks
-
-    real = hooks._new_async_pools
-
-    def httpx_only(settings: Any) -> Any:
-        return hooks._AsyncPools(real(settings).http, gets=None)
-
-    hooks._new_async_pools = httpx_only
-
-    def undo() -> None:
-        hooks._new_async_pools = real
-
-    return undo
 
 
 class WarningCounter(logging.Handler):
@@ -206,9 +183,10 @@ async def follow_ours(phase: Phase, run: Run, pipeline_id: str) -> None:
         return
 
 
-async def follow_naive(phase: Phase, run: Run, pipeline_id: str, api_url: str, ssl_context: Any) -> None:
-    """What a trigger that opens a new HTTP client per poll does (dbt Cloud's, with aiohttp)."""
-    import httpx
+async def follow_polling(phase: Phase, run: Run, pipeline_id: str, api_url: str, shared: Any) -> None:
+    """The trigger's adaptive polling through another client: ``shared`` httpx, or a new aiohttp session per
+    poll (``shared`` None: dbt Cloud's pattern)."""
+    import aiohttp
 
     from airflow_provider_drpipelines._polling import next_poll_delay
     from airflow_provider_drpipelines.statuses import TERMINAL_RUN_STATUSES
@@ -218,17 +196,16 @@ async def follow_naive(phase: Phase, run: Run, pipeline_id: str, api_url: str, s
     while True:
         delay = next_poll_delay(phase.poll_interval, MAX_POLL_INTERVAL, time.time() - run.created_at)
         try:
-            client = (
-                httpx.AsyncClient(timeout=30)
-                if ssl_context is None
-                else httpx.AsyncClient(timeout=30, verify=ssl_context)
-            )
-            async with client:
-                response = await client.get(url, headers=headers)
+            if shared is not None:
+                response = await shared.get(url, headers=headers)
+                response.raise_for_status()
+                status = response.json()["status"]
+            else:
+                async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as answer:
+                    answer.raise_for_status()
+                    status = (await answer.json())["status"]
             phase.naive_polls += 1
-            response.raise_for_status()
-            status = response.json()["status"]
-        except Exception as err:  # a naive trigger keeps polling through errors
+        except Exception as err:  # like a naive trigger, keep polling through errors
             phase.exceptions += 1
             phase.last_exception = f"{type(err).__name__}: {err}"[:300]
             status = ""
@@ -248,20 +225,21 @@ async def ticker(phase: Phase, stop: asyncio.Event) -> None:
 
 
 async def run_phase(emu: Any, phase: Phase, pipeline_id: str, grace: float) -> dict[str, Any]:  # noqa: PLR0915
-    import ssl
+    import httpx
 
     poll = phase.poll_interval
-    ssl_context = ssl.create_default_context() if phase.variant == "naive-ctx" else None
+    pooled = phase.variant == "httpx"
+    shared = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=64)) if pooled else None
     stop = asyncio.Event()
     tick_task = asyncio.create_task(ticker(phase, stop))
 
     async def start_later(index: int, run: Run) -> None:
         await asyncio.sleep(index / phase.n * poll)  # deferrals arrive spread over one interval
         try:
-            if phase.variant in ("ours", "ours-httpx"):
+            if phase.variant == "ours":
                 await follow_ours(phase, run, pipeline_id)
             else:
-                await follow_naive(phase, run, pipeline_id, emu.api_url, ssl_context)
+                await follow_polling(phase, run, pipeline_id, emu.api_url, shared)
         except Exception as err:
             phase.exceptions += 1
             phase.last_exception = f"{type(err).__name__}: {err}"[:300]
@@ -290,6 +268,8 @@ async def run_phase(emu: Any, phase: Phase, pipeline_id: str, grace: float) -> d
     await asyncio.gather(*tasks, return_exceptions=True)
     stop.set()
     await tick_task
+    if shared is not None:
+        await shared.aclose()
     phase_cpu = time.process_time() - cpu0
     phase_seconds = time.perf_counter() - started
     phase_connects = ConnectCounter.count - connects0
@@ -423,12 +403,7 @@ def main() -> int:  # noqa: PLR0915
                 warnings_before = warnings.count
                 print(f"N={n:<5} {variant:9} set-up {setup:5.1f} s ({n} runs of {run_seconds:g} s); following...",
                       flush=True)  # fmt: skip
-                undo = use_httpx_for_polls() if variant == "ours-httpx" else None
-                try:
-                    row = asyncio.run(run_phase(emu, Phase(variant, n, poll, runs), pipeline_id, grace))
-                finally:
-                    if undo is not None:
-                        undo()
+                row = asyncio.run(run_phase(emu, Phase(variant, n, poll, runs), pipeline_id, grace))
                 row["setup_s"] = setup
                 row["run_seconds"] = run_seconds
                 row["warnings"] = warnings.count - warnings_before
@@ -469,7 +444,7 @@ def report(results: list[dict[str, Any]], ns: list[int], variants: list[str], po
     ratios = []
     for n in ns:
         ours = next((r for r in results if r["n"] == n and r["variant"] == "ours"), None)
-        for other in (r for r in results if r["n"] == n and r["variant"] not in ("ours", "ours-httpx")):
+        for other in (r for r in results if r["n"] == n and r["variant"] != "ours"):
             if ours is None:
                 continue
             ratios.append({
@@ -483,10 +458,10 @@ def report(results: list[dict[str, Any]], ns: list[int], variants: list[str], po
     if ratios:
         print()
         print(table(
-            ["naive / ours", "N", "CPU per poll", "lag p99", "polls/s", "conn per poll", "detect p99"],
+            ["other / ours", "N", "CPU per poll", "lag p99", "polls/s", "conn per poll", "detect p99"],
             [[r["vs"], r["n"], r["cpu_per_poll"], r["loop_lag_p99"], r["polls_per_s"], r["connections_per_poll"],
               r["detection_latency_p99"]] for r in ratios],
-            title="Naive triggers relative to ours (same N, same run; >1 = naive costs more)",
+            title="Other clients relative to ours (same N, same run; >1 = the other costs more)",
         ))  # fmt: skip
 
     targets = []

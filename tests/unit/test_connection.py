@@ -124,7 +124,7 @@ def test_proxies_extra(value):
 
 @pytest.mark.parametrize("value", ["http://proxy:3128", "{not json", "[1, 2]", {"https": 3128}, ["http://p"]])
 def test_bad_proxies_extra(value):
-    with pytest.raises(DataRobotConfigError, match="'proxies' must be a JSON object of scheme -> proxy URL"):
+    with pytest.raises(DataRobotConfigError, match=r"'proxies' must be a JSON object of scheme -> http\(s\) proxy URL"):
         settings(proxies=value)
 
 

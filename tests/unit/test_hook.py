@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import re
+from typing import Any
 
 import pytest
 from requests_mock import ANY
 
 from airflow_provider_drpipelines._wire import UploadFile, user_agent
 from airflow_provider_drpipelines.exceptions import ApiNotFoundError, DataRobotConfigError
+from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 
 from .test_hook_support import (
     API,
@@ -103,7 +105,6 @@ ENDPOINTS = [
     (lambda h: h.cancel_run("p1", "r1"), "DELETE", "/pipelines/p1/dispatches/r1", {}, None),
     (lambda h: h.cancel_run("p1", "r1", 3), "DELETE", "/pipelines/p1/versions/3/dispatches/r1", {}, None),
     # task executions: keyed by the run alone, no locked variant
-    (lambda h: h.list_task_executions("p1", "r1"), "GET", "/pipelines/p1/dispatches/r1/tasks", {}, None),
     (lambda h: h.get_task_execution("p1", "r1", 2), "GET", "/pipelines/p1/dispatches/r1/tasks/2", {}, None),
     (
         lambda h: h.get_task_execution("p1", "r1", 2, node_id=7),
@@ -251,7 +252,8 @@ def test_every_public_endpoint_is_covered():
         assert f"{method} {path}" in recorded
     names = {n for n in vars(PipelinesApi) if not n.startswith("_")}
     tested = {re.search(r"h\.(\w+)\(", _source(call)).group(1) for call, *_ in ENDPOINTS}
-    assert names - tested == {"create_pipeline", "update_pipeline"}  # multipart: tested below
+    # Multipart uploads and the bare-array answer have tests of their own below.
+    assert names - tested == {"create_pipeline", "update_pipeline", "list_task_executions"}
 
 
 def _source(func) -> str:
@@ -279,21 +281,45 @@ def test_timeout_verify_and_proxies_from_connection(conn_env, clock, api):
     assert sent.proxies.get("https") == "http://proxy:3128"
 
 
-def test_connection_extras_win_over_requests_env_vars(conn_env, clock, api, monkeypatch, tmp_path):
-    bundle = tmp_path / "corp-ca.pem"
-    bundle.write_text("x")
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/env/bundle.pem")
-    monkeypatch.setenv("CURL_CA_BUNDLE", "/env/bundle.pem")
+def test_connection_extras_win_over_the_environment(conn_env, clock, api, monkeypatch, tmp_path):
+    import trustme
+
+    corp_ca, env_ca = trustme.CA(), trustme.CA()
+    corp_bundle, env_bundle = tmp_path / "corp-ca.pem", tmp_path / "env-ca.pem"
+    corp_ca.cert_pem.write_to_path(str(corp_bundle))
+    env_ca.cert_pem.write_to_path(str(env_bundle))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(env_bundle))
     monkeypatch.setenv("HTTPS_PROXY", "http://env-proxy:1")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+
     make_hook(conn_env, extra={"verify": "false"}).get_pipeline("p1")
     assert api.last_request.verify is False
-    make_hook(conn_env, extra={"verify": str(bundle), "proxies": {"https": "http://conn-proxy:2"}}).get_pipeline("p1")
-    assert api.last_request.verify == str(bundle)
+
+    hook = make_hook(conn_env, extra={"verify": str(corp_bundle), "proxies": {"https": "http://conn-proxy:2"}})
+    hook.get_pipeline("p1")
     assert api.last_request.proxies["https"] == "http://conn-proxy:2"
-    # Without extras the environment's settings apply, as for any requests-based client.
-    make_hook(conn_env).get_pipeline("p1")
-    assert api.last_request.verify == "/env/bundle.pem"
+    assert _ca_subjects(hook) == [_subject(corp_ca)]
+
+    # Without extras the environment decides, by the same rule for both clients.
+    hook = make_hook(conn_env)
+    hook.get_pipeline("p1")
     assert api.last_request.proxies["https"] == "http://env-proxy:1"
+    assert _ca_subjects(hook) == [_subject(env_ca)]
+
+
+def _ca_subjects(hook: DataRobotPipelinesHook) -> list[Any]:
+    return [cert["subject"] for cert in hook.settings.tls_context().get_ca_certs()]
+
+
+def _subject(ca: Any) -> Any:
+    import ssl
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".pem") as pem:
+        ca.cert_pem.write_to_path(pem.name)
+        context = ssl.create_default_context(cafile=pem.name)
+        return context.get_ca_certs()[0]["subject"]
 
 
 def test_default_timeout(hook, api):

@@ -114,7 +114,7 @@ def test_success_with_non_json_body(hook, requests_mock):
 def test_success_missing_required_fields(hook, requests_mock):
     requests_mock.get(f"{API}/pipelines/p1/dispatches/r1", json={"id": "r1"})
     with pytest.raises(
-        ApiResponseError, match=r"GET /pipelines/p1/dispatches/r1 answered without the field\(s\) status"
+        ApiResponseError, match=r"GET /pipelines/p1/dispatches/r1 answered HTTP 200 without the field\(s\) status"
     ):
         hook.get_run("p1", "r1")
 
@@ -448,8 +448,8 @@ def test_iterate_passes_keyword_filters(hook, requests_mock):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"items": []}, r"GET /pipelines/p1/dispatches answered without the field\(s\) data"),
-        ([RUN], r"GET /pipelines/p1/dispatches answered without the field\(s\) data"),
+        ({"items": []}, r"GET /pipelines/p1/dispatches answered HTTP 200 without the field\(s\) data"),
+        ([RUN], r"GET /pipelines/p1/dispatches answered HTTP 200 with a JSON list where an object was expected"),
         ({"data": None}, r"list_runs\(\) did not answer a page with a 'data' list"),
     ],
 )

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from airflow_provider_drpipelines import hooks
+from airflow_provider_drpipelines import async_client, hooks
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 
 TOKEN = "SECRET-TOKEN-123"
@@ -72,9 +72,11 @@ class AsyncioWithSleep:
 
 
 def install_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The fake clock in both clients' modules (the sync hook's and the async client's)."""
     clock = FakeClock()
     monkeypatch.setattr(hooks, "time", clock)
-    monkeypatch.setattr(hooks, "asyncio", AsyncioWithSleep(clock.async_sleep))
+    monkeypatch.setattr(async_client, "time", clock)
+    monkeypatch.setattr(async_client, "asyncio", AsyncioWithSleep(clock.async_sleep))
     return clock
 
 

@@ -12,10 +12,17 @@ from pathlib import Path
 import pytest
 
 PACKAGE = "airflow_provider_drpipelines"
-#: Our modules only a running task needs: the hook (requests + httpx client), API machinery, trigger, emulator.
-HEAVY_OWN_MODULES = (f"{PACKAGE}.hooks", f"{PACKAGE}._endpoints", f"{PACKAGE}._wire", f"{PACKAGE}.triggers")
+#: Our modules only a running task needs: the hook (requests), the async client (aiohttp), trigger, emulator.
+HEAVY_OWN_MODULES = (
+    f"{PACKAGE}.hooks",
+    f"{PACKAGE}.async_client",
+    f"{PACKAGE}._sync_http",
+    f"{PACKAGE}._endpoints",
+    f"{PACKAGE}._wire",
+    f"{PACKAGE}.triggers",
+)
 #: Third-party modules the provider's task code needs, asserted only when ``airflow.sdk`` alone does not load them.
-HEAVY_THIRD_PARTY = ("requests", "httpx", "uvicorn", "fastapi", "starlette", "urllib3")
+HEAVY_THIRD_PARTY = ("requests", "aiohttp", "httpx", "uvicorn", "fastapi", "starlette", "urllib3")
 
 PROBE = textwrap.dedent(
     """

@@ -8,16 +8,16 @@ import json
 import time
 from typing import Any
 
-import httpx
 import pytest
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
-from airflow_provider_drpipelines import hooks, triggers
+from airflow_provider_drpipelines import async_client, triggers
 from airflow_provider_drpipelines._polling import WAKE_GRID
-from airflow_provider_drpipelines.hooks import DataRobotPipelinesAsyncClient, DataRobotPipelinesHook
+from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 from airflow_provider_drpipelines.triggers import USER_ACTION_CANCEL_MSG, DataRobotPipelineRunTrigger
 
 from .conftest import EMU_TOKEN, collect_events, run_events, run_status, scripted, start_run
+from .scripted_server import ScriptedServer, reply
 from .test_hook_support import AsyncioWithSleep
 
 STATUS_GET = r"/dispatches/[^/]+/status$"
@@ -104,29 +104,18 @@ def test_run_reports_cancelled_when_the_run_is_cancelled_while_it_waits(make_tri
 
 
 @pytest.fixture
-def scripted_api(conn_env, monkeypatch):
-    """Point the trigger's client at a scripted list of (HTTP status, JSON body, headers) answers."""
-    conn_id = conn_env(host="https://dr.example.com", password=EMU_TOKEN)
-    seen: list[str] = []
+def scripted_api(conn_env):
+    """Point the trigger's connection at a local server answering a script of (HTTP status, JSON body, headers)."""
+    servers: list[ScriptedServer] = []
 
-    def script(*answers: tuple[int, Any, dict[str, str]]) -> tuple[str, list[str]]:
-        pending = iter(answers)
+    def script(*answers: tuple[int, Any, dict[str, str]]) -> tuple[str, list[Any]]:
+        server = ScriptedServer([reply(body, status=code, headers=headers) for code, body, headers in answers])
+        servers.append(server.__enter__())
+        return conn_env(host=server.url, password=EMU_TOKEN), server.requests
 
-        def handler(request: httpx.Request) -> httpx.Response:
-            seen.append(request.url.path)
-            code, body, headers = next(pending)
-            return httpx.Response(code, json=body, headers=headers)
-
-        async def mock_client(self: DataRobotPipelinesHook) -> DataRobotPipelinesAsyncClient:
-            settings = await self.aget_settings()
-            return DataRobotPipelinesAsyncClient(
-                settings, httpx.AsyncClient(transport=httpx.MockTransport(handler)), self.retry_policy
-            )
-
-        monkeypatch.setattr(DataRobotPipelinesHook, "aget_client", mock_client)
-        return conn_id, seen
-
-    return script
+    yield script
+    for server in servers:
+        server.__exit__()
 
 
 def _scripted_trigger(conn_id: str, poll_interval: float = 0.01) -> DataRobotPipelineRunTrigger:
@@ -141,7 +130,7 @@ def test_unknown_status_ends_the_wait_with_that_status(scripted_api):
     events = run_events(_scripted_trigger(conn_id))
 
     assert [e["status"] for e in events] == ["SUSPENDED"]
-    assert seen == ["/api/v2/pipelines/p-1/versions/2/dispatches/r-1/status"] * 2
+    assert [request.path for request in seen] == ["/api/v2/pipelines/p-1/versions/2/dispatches/r-1/status"] * 2
 
 
 @pytest.mark.parametrize("status", [None, {"nested": "RUNNING"}, 3])
@@ -188,12 +177,12 @@ def test_polls_only_the_status_endpoint(make_trigger, emu):
 
 def test_concurrent_triggers_share_one_http_pool_and_few_connections(make_trigger, emu, monkeypatch):
     triggers_ = [make_trigger(scripted(seconds=1.5)) for _ in range(20)]
-    pools_made: list[Any] = []
-    real_new_pools = hooks._new_async_pools
+    sessions_made: list[Any] = []
+    real_new_session = async_client.new_session
 
-    def spy_new_pools(settings: Any) -> Any:
-        pools_made.append(real_new_pools(settings))
-        return pools_made[-1]
+    def spy_new_session(settings: Any) -> Any:
+        sessions_made.append(real_new_session(settings))
+        return sessions_made[-1]
 
     connects = 0
     real_connect = asyncio.BaseEventLoop.create_connection
@@ -203,18 +192,18 @@ def test_concurrent_triggers_share_one_http_pool_and_few_connections(make_trigge
         connects += 1
         return await real_connect(self, *args, **kwargs)
 
-    monkeypatch.setattr(hooks, "_new_async_pools", spy_new_pools)
+    monkeypatch.setattr(async_client, "new_session", spy_new_session)
     monkeypatch.setattr(asyncio.BaseEventLoop, "create_connection", counting_connect)
     polls_before = len(emu.request_log(path=STATUS_GET))
 
     async def scenario() -> tuple[list[list[dict[str, Any]]], int]:
         results = await asyncio.wait_for(asyncio.gather(*(collect_events(t) for t in triggers_)), 15)
-        return results, len(hooks._ASYNC_POOLS[asyncio.get_running_loop()])
+        return results, len(async_client._SESSIONS[asyncio.get_running_loop()])
 
     results, pools_in_loop = asyncio.run(scenario())
 
     assert [events[0]["status"] for events in results] == ["COMPLETED"] * 20
-    assert len(pools_made) == 1 and pools_made[0].gets is not None, "one pool, polling on the lean GET client"
+    assert len(sessions_made) == 1, "one aiohttp session shared by every trigger"
     assert pools_in_loop == 1
     polls = len(emu.request_log(path=STATUS_GET)) - polls_before
     assert 1 <= connects <= len(triggers_)  # at most one per concurrent first poll, then reused

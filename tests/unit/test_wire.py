@@ -73,8 +73,14 @@ def test_success_decodes_json():
 
 
 @pytest.mark.parametrize(("status", "content"), [(204, b""), (200, b""), (202, b"  \n")])
-def test_empty_success_is_none(status, content):
-    assert interpret_response(GET, status, {}, content) is None
+def test_empty_success_is_none_where_no_answer_is_expected(status, content):
+    assert interpret_response(ApiRequest("DELETE", "/x", answer="none"), status, {}, content) is None
+
+
+@pytest.mark.parametrize(("status", "content"), [(204, b""), (200, b""), (202, b"  \n")])
+def test_empty_success_breaks_the_contract_where_an_object_is_expected(status, content):
+    with pytest.raises(ApiResponseError, match="with an empty body where a JSON object was expected"):
+        interpret_response(GET, status, {}, content)
 
 
 @pytest.mark.parametrize(
@@ -150,7 +156,7 @@ def test_success_missing_required_fields():
 
 
 def test_required_fields_on_non_object_body():
-    with pytest.raises(ApiResponseError, match="id, mode"):
+    with pytest.raises(ApiResponseError, match="with a JSON list where an object was expected"):
         interpret_response(GET, 200, JSON_HEADERS, _body(["id", "mode"]))
 
 
