@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
-from airflow_provider_drpipelines._wire import MAX_TEXT_BYTES, ApiRequest, UploadFile
+from airflow_provider_drpipelines._wire import MAX_TEXT_BYTES, ApiRequest, UploadFile, check_payload_depth
 from airflow_provider_drpipelines.exceptions import DataRobotConfigError
 
 R = TypeVar("R")
@@ -73,6 +73,7 @@ def json_object_payload(payload: Any) -> dict[str, Any]:
         raise DataRobotConfigError(
             f"A pipeline input payload must be a JSON object (a dict), got {type(payload).__name__}."
         )
+    check_payload_depth(payload)
     try:
         json.dumps(payload, allow_nan=False)
     except (TypeError, ValueError) as err:

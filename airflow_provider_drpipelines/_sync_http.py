@@ -47,7 +47,7 @@ def exchange(session: requests.Session, settings: ConnectionSettings, request: A
 
     Raises requests' exceptions for failures without an answer, and ``_wire``'s for an oversized one.
     """
-    timeout = request.timeout or settings.timeout
+    timeout = request.timeout_within(settings.timeout)
     _deadline.at = time.monotonic() + timeout
     try:
         response = session.request(
@@ -126,10 +126,10 @@ class _DeadlineSocket:
         return self._sock.recv_into(buffer, nbytes, flags)
 
     def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
+        # As socket.makefile does: the open file keeps the descriptor alive after the connection closes the
+        # socket (http.client does so at once for a close-delimited answer, before its body is read).
+        self._sock._io_refs += 1  # type: ignore[attr-defined]
         return io.BufferedReader(socket.SocketIO(self, "rb"))  # type: ignore[arg-type]
-
-    def _decref_socketios(self) -> None:
-        """``SocketIO.close`` calls this; the real socket belongs to the connection, which closes it."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)

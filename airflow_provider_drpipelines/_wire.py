@@ -46,6 +46,12 @@ MAX_ERROR_BYTES: Final = 64 * 1024
 MAX_RETRY_AFTER_SECONDS: Final = 3600.0
 #: Most pages one listing may span; a server whose pages never end is an error, not a loop.
 MAX_PAGES: Final = 1000
+#: A create waits this many times the connection's timeout: a slow commit should answer, not look lost.
+CREATE_TIMEOUT_FACTOR: Final = 2.0
+#: Shortest time a lost create is looked for before it is sent again (see :func:`reconcile_pauses`).
+MIN_RECONCILE_WINDOW_SECONDS: Final = 10.0
+#: Deepest JSON payload accepted: deeper nesting is a mistake, and past ~1,000 levels no JSON library copes.
+MAX_PAYLOAD_DEPTH: Final = 100
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,12 @@ class ApiRequest:
 
     def describe(self) -> str:
         return f"{self.method} {self.path}"
+
+    def timeout_within(self, connection_timeout: float) -> float:
+        """Seconds this request may take in all: its own, else the connection's (longer for a create)."""
+        if self.timeout is not None:
+            return self.timeout
+        return connection_timeout * CREATE_TIMEOUT_FACTOR if self.creates else connection_timeout
 
     def query(self) -> list[tuple[str, str]]:
         """Query parameters as strings, encoded the same way by both clients."""
@@ -342,6 +354,40 @@ def plan_retry(
     return RetryStep(delay=delay, reconcile=must_reconcile)
 
 
+def reconcile_pauses(create_timeout: float) -> list[float]:
+    """Pauses between lookbacks for what a create with a lost answer made, before it may be sent again.
+
+    A server slower than the client's timeout may still commit the create after the client gave up, so
+    one early look is not enough: looks come at 1, 2, 4, 8 ... s (capped at 8 s apart) over a window as
+    long as the create's own timeout, and at least ``MIN_RECONCILE_WINDOW_SECONDS``.
+    """
+    window = max(create_timeout, MIN_RECONCILE_WINDOW_SECONDS)
+    pauses: list[float] = []
+    pause = 1.0
+    while sum(pauses) + pause <= window:
+        pauses.append(pause)
+        pause = min(pause * 2, 8.0)
+    if (rest := window - sum(pauses)) > 0:
+        pauses.append(rest)
+    return pauses
+
+
+def json_normalised(value: Any) -> Any:
+    """``value`` as it comes back from a JSON round trip (``{1: "a"}`` -> ``{"1": "a"}``, tuples -> lists)."""
+    return json.loads(json.dumps(value))
+
+
+def check_payload_depth(payload: Any, what: str = "The pipeline input payload") -> None:
+    """Refuse JSON nested deeper than ``MAX_PAYLOAD_DEPTH`` with a clear error (iteratively: no RecursionError)."""
+    stack: list[tuple[Any, int]] = [(payload, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_PAYLOAD_DEPTH:
+            raise DataRobotConfigError(f"{what} is nested more than {MAX_PAYLOAD_DEPTH} levels deep.")
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list | tuple) else ()
+        stack.extend((child, depth + 1) for child in children)
+
+
 def page_items(what: str, page: Any) -> tuple[list[dict[str, Any]], bool]:
     """Items of one DataPage and whether another page follows; ``what`` names the listing in errors."""
     if not isinstance(page, dict) or not isinstance(page.get("data"), list):
@@ -355,9 +401,9 @@ def page_items(what: str, page: Any) -> tuple[list[dict[str, Any]], bool]:
 class PageGuard:
     """Stops a listing that would never end: a page seen before (``offset`` ignored) or too many pages."""
 
-    def __init__(self, what: str, max_pages: int = MAX_PAGES) -> None:
+    def __init__(self, what: str, max_pages: int | None = None) -> None:
         self.what = what
-        self.max_pages = max_pages
+        self.max_pages = MAX_PAGES if max_pages is None else max_pages
         self._pages = 0
         self._seen: set[str] = set()
 

@@ -70,7 +70,7 @@ class DataRobotPipelinesAsyncClient(PipelinesApi[Awaitable[Any]]):
 
     async def _send_once(self, request: ApiRequest) -> Any:
         settings = self.settings
-        timeout = request.timeout or settings.timeout
+        timeout = request.timeout_within(settings.timeout)
         started = _wire.request_started()
         try:
             async with self.session.request(

@@ -150,11 +150,29 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
                 )
                 if step is None:
                     raise
-                self.log.warning("%s; retrying in %.1f s (attempt %d)", error, step.delay, attempt + 1)
-                time.sleep(step.delay)
-                if step.reconcile and reconcile is not None and (found := reconcile()) is not None:
-                    return found
+                if step.reconcile and reconcile is not None:
+                    if (found := self._look_for_lost_create(request, error, reconcile)) is not None:
+                        return found
+                else:
+                    self.log.warning("%s; retrying in %.1f s (attempt %d)", error, step.delay, attempt + 1)
+                    time.sleep(step.delay)
                 attempt += 1
+
+    def _look_for_lost_create(
+        self, request: ApiRequest, error: DataRobotApiError, reconcile: Callable[[], T | None]
+    ) -> T | None:
+        """Look again and again, over the reconcile window, for what a create with a lost answer made."""
+        pauses = _wire.reconcile_pauses(request.timeout_within(self.settings.timeout))
+        self.log.warning(
+            "%s; the create may still be carried out: looking for it over %.0f s before sending it again.",
+            error,
+            sum(pauses),
+        )
+        for pause in pauses:
+            time.sleep(pause)
+            if (found := reconcile()) is not None:
+                return found
+        return None
 
     def _send_once(self, request: ApiRequest) -> Any:
         settings = self.settings
@@ -297,7 +315,9 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
     def inputs_with_payload(
         self, pipeline_id: str, version: int | None, payload: dict[str, Any]
     ) -> Iterator[dict[str, Any]]:
-        return (i for i in self.iterate(self.list_inputs, pipeline_id, version) if i.get("payload") == payload)
+        """Inputs whose payload equals ``payload`` as JSON (``{1: "a"}`` is stored as ``{"1": "a"}``)."""
+        wanted = _wire.json_normalised(payload)
+        return (i for i in self.iterate(self.list_inputs, pipeline_id, version) if i.get("payload") == wanted)
 
     def create_input_exactly_once(
         self, pipeline_id: str, payload: dict[str, Any], version: int | None

@@ -267,7 +267,11 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
 
     # --- execute ------------------------------------------------------------------------------
     def execute(self, context: Context) -> str:
+        from airflow_provider_drpipelines._endpoints import require_id
+
         payload = None if self.payload is None else resolve_payload(self._payload_template, self.payload)
+        if self.input_id is not None:
+            require_id(self.input_id, "input_id")  # a blank rendered id fails before any API call
         version_arg = _version_argument(self.version, none_means_draft=False)
         run = self._reattach(context) or self._start(version_arg, payload)
         self._track(context, run)
@@ -488,8 +492,10 @@ class DataRobotCancelPipelineRunOperator(_PipelinesOperator):
         self.version = version
 
     def execute(self, context: Context) -> bool:
+        from airflow_provider_drpipelines._endpoints import require_id
         from airflow_provider_drpipelines.exceptions import ApiConflictError, ApiNotFoundError
 
+        require_id(self.run_id, "run_id")  # a blank rendered id fails before any API call
         version = self._scope(_version_argument(self.version, none_means_draft=True))
         try:
             self.hook.cancel_run(self.pipeline_id, self.run_id, version)

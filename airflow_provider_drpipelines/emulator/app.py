@@ -120,6 +120,7 @@ class FaultBody(Body):
     times: int | None = Field(default=1, ge=0)
     when: When = "before"
     html: bool = False
+    commit: bool = False
 
 
 Offset = Annotated[int, Query(ge=0)]
@@ -537,6 +538,7 @@ def _admin_routes(store: Store, faults: FaultBook, log: RequestLog) -> APIRouter
                 body.times,
                 body.when,
                 body.html,
+                body.commit,
             )
         except re.error as exc:
             raise invalid(("body", "path"), f"invalid regular expression: {exc}", body.path) from None

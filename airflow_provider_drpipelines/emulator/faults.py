@@ -34,6 +34,9 @@ class FaultRule:
     times: int | None
     when: When
     html: bool
+    #: Read the whole request before ``delay`` and carry it out even if the client has gone meanwhile:
+    #: a server slower than its client's timeout, which still commits the create.
+    commit: bool = False
     hits: int = 0
 
     @property
@@ -56,6 +59,7 @@ class FaultRule:
             "times": self.times,
             "when": self.when,
             "html": self.html,
+            "commit": self.commit,
             "hits": self.hits,
         }
 
@@ -79,6 +83,7 @@ class FaultBook:
         times: int | None,
         when: When,
         html: bool,
+        commit: bool = False,
     ) -> FaultRule:
         rule = FaultRule(
             next(self._ids),
@@ -91,6 +96,7 @@ class FaultBook:
             times or None,
             when,
             html,
+            commit,
         )
         with self._lock:
             self._rules.append(rule)

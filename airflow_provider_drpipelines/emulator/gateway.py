@@ -62,6 +62,21 @@ async def abort_connection(send: Send) -> None:
     await asyncio.sleep(0)
 
 
+async def _read_ahead(receive: Receive) -> Receive:
+    """Read the whole request body now and replay it later: the request no longer depends on the client."""
+    messages = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body"):
+            break
+
+    async def replay() -> Message:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    return replay
+
+
 async def _discard(message: Message) -> None:
     """The ``send`` of a request handled for its side effects only (a ``when: after`` fault)."""
 
@@ -97,6 +112,8 @@ class Gateway:
         rule = self.faults.take(scope["method"], scope["path"])
         if rule is None:
             return await self._respond(scope, receive, send)
+        if rule.commit:
+            receive = await _read_ahead(receive)
         if rule.delay:
             await asyncio.sleep(rule.delay)
         if not rule.answers:

@@ -31,6 +31,15 @@ def trickle(data: bytes, every: float) -> Trickle:
     return Trickle(data, every)
 
 
+@dataclass
+class Stream:
+    """A head, then ``count`` copies of ``chunk``: a huge answer the server never holds in memory."""
+
+    head: bytes
+    chunk: bytes
+    count: int
+
+
 def reply(
     body: Any = None, status: int = 200, headers: dict[str, str] | None = None, raw: bytes | None = None
 ) -> bytes:
@@ -55,7 +64,7 @@ class Request:
         return self.target.split("?", 1)[0]
 
 
-Answer = bytes | str | Trickle | Callable[[Request], bytes]
+Answer = bytes | str | Trickle | Stream | Callable[[Request], bytes]
 
 
 @dataclass
@@ -108,6 +117,12 @@ class ScriptedServer:
                     return
                 if answer == HANG:
                     await asyncio.sleep(3600)
+                if isinstance(answer, Stream):
+                    writer.write(answer.head)
+                    for _ in range(answer.count):
+                        writer.write(answer.chunk)
+                        await writer.drain()
+                    continue
                 if isinstance(answer, Trickle):
                     for i in range(len(answer.data)):
                         writer.write(answer.data[i : i + 1])
@@ -118,8 +133,8 @@ class ScriptedServer:
                 assert isinstance(data, bytes)
                 writer.write(data)
                 await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, asyncio.CancelledError):
+            pass  # the client went away, or the server is stopping
         finally:
             writer.close()
 

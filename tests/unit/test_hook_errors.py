@@ -10,6 +10,7 @@ import pytest
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
+from airflow_provider_drpipelines import _wire
 from airflow_provider_drpipelines._wire import RetryPolicy
 from airflow_provider_drpipelines.exceptions import (
     ApiAuthError,
@@ -371,12 +372,15 @@ def test_run_exactly_once_does_not_look_after_a_429(hook, requests_mock):
     assert (posts.call_count, listing.call_count) == (2, 0)
 
 
-def test_run_exactly_once_gives_up_after_retry_limit(hook, requests_mock):
-    requests_mock.get(f"{API}/pipelines/p1/dispatches", json=_page([]))
+def test_run_exactly_once_looks_back_over_the_window_then_resends_within_the_budget(hook, requests_mock, clock):
+    listing = requests_mock.get(f"{API}/pipelines/p1/dispatches", json=_page([]))
     posts = requests_mock.post(f"{API}/pipelines/p1/dispatches", status_code=503)
     with pytest.raises(ApiTransientError):
         hook.create_run_exactly_once("p1", "i1", None, known_run_ids=())
-    assert posts.call_count == 3
+    window = _wire.reconcile_pauses(60.0)  # a create waits twice the connection's 30 s timeout
+    assert clock.sleeps == window, "one lookback per pause of the window, then the re-send"
+    assert listing.call_count == len(window)
+    assert posts.call_count == 2, "the window used the 60 s retry budget: no third attempt"
 
 
 def test_run_exactly_once_success_needs_no_listing(hook, requests_mock):
