@@ -52,7 +52,8 @@ $(DIST_VENV)/bin/twine:
 
 ## The built wheel installed, as users do, into fresh virtualenvs outside the checkout, and checked there.
 install-test: dist
-	@status=0; for version in $(INSTALL_TEST_VERSIONS); do scripts/install_test.sh $$version || status=1; done; exit $$status
+	@status=0; for version in $(INSTALL_TEST_VERSIONS); do scripts/install_test.sh $$version || status=1; done; \
+	  exit $$status
 
 bench: venv
 	$(PY) bench/run_all.py

@@ -106,7 +106,8 @@ def check_wheel(wheel: Path, version: str, package_files: set[str]) -> list[str]
         members = {name for name in archive.namelist() if not name.endswith("/")}
         metadata = Parser().parsestr(archive.read(dist_info + "METADATA").decode())
         entry_points = archive.read(dist_info + "entry_points.txt").decode()
-        license_text = archive.read(dist_info + "licenses/LICENSE") if dist_info + "licenses/LICENSE" in members else b""
+        license_path = dist_info + "licenses/LICENSE"
+        license_text = archive.read(license_path) if license_path in members else b""
     problems = check_metadata(metadata, version, wheel.name)
     outside = {m for m in members if not m.startswith((f"{PACKAGE}/", dist_info))}
     problems += [f"{wheel.name}: holds {m} (outside the package)" for m in sorted(outside)]

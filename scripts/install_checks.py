@@ -88,7 +88,7 @@ def test_connection_type_is_registered() -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ProvidersManager.hooks is deprecated for task-runtime use in 3.3
-        manager = ProvidersManager()
+        manager = ProvidersManager()  # type: ignore[no-untyped-call]
         hook_info = manager.hooks["datarobot_pipelines"]
         behaviour = manager.field_behaviours["datarobot_pipelines"]
     assert hook_info is not None
@@ -106,7 +106,8 @@ def emulator_url() -> Iterator[str]:
         start_new_session=True,
     )  # fmt: skip
     assert process.stdout is not None
-    output, deadline = [], time.monotonic() + READY_TIMEOUT
+    output: list[str] = []
+    deadline = time.monotonic() + READY_TIMEOUT
     try:
         while not output or "listening on " not in output[-1]:
             ready, _, _ = select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))

@@ -14,7 +14,10 @@ cd "$(dirname "$0")/.."
 . scripts/releases.sh
 results=$(realpath -m "${RESULTS_DIR:-.ci-results}")
 wheels=(dist/*.whl)
-[ ${#wheels[@]} -eq 1 ] && [ -f "${wheels[0]}" ] || { echo "!! expected one wheel in dist/ (run make dist)" >&2; exit 1; }
+if [ ${#wheels[@]} -ne 1 ] || [ ! -f "${wheels[0]}" ]; then
+  echo "!! expected exactly one wheel in dist/, found: ${wheels[*]} (run make dist)" >&2
+  exit 1
+fi
 wheel=$(realpath "${wheels[0]}")
 wheel_version=$(basename "$wheel" | cut -d- -f2)
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/drpipelines-install-test.XXXXXX")
@@ -34,7 +37,7 @@ as_of=${released[$version]:-}
 # shellcheck disable=SC2086  # pins are separate requirement specifiers
 pip_install ${as_of:+--uploaded-prior-to "$as_of"} "apache-airflow==$version" ${pins[$version]:-}
 "$py" -m pip freeze > "$scratch/airflow.txt"
-pip_install "apache-airflow==$version" "$wheel[emulator]"
+pip_install "apache-airflow==$version" "${wheel}[emulator]"
 "$py" -m pip freeze > "$scratch/installed.txt"
 awk -F'==' 'NR == FNR { pinned[$1] = $2; next } ($1 in pinned) && pinned[$1] != $2 {
   print "   moved from Airflow " version "\x27s pins: " $1 " " pinned[$1] " -> " $2 }' \
