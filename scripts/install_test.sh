@@ -35,9 +35,11 @@ python3 -m venv "$scratch/venv"
 pip_install --upgrade pip  # --uploaded-prior-to needs a recent pip
 as_of=${released[$version]:-}
 # shellcheck disable=SC2086  # pins are separate requirement specifiers
-pip_install ${as_of:+--uploaded-prior-to "$as_of"} "apache-airflow==$version" ${pins[$version]:-}
+pip_install ${as_of:+--uploaded-prior-to "$as_of"} "apache-airflow==$version" ${pins[$version]:-} \
+  || { echo "!! installing Airflow $version failed" >&2; exit 1; }
 "$py" -m pip freeze > "$scratch/airflow.txt"
-pip_install "apache-airflow==$version" "${wheel}[emulator]"
+pip_install "apache-airflow==$version" "${wheel}[emulator]" \
+  || { echo "!! installing $(basename "$wheel") into Airflow $version failed" >&2; exit 1; }
 "$py" -m pip freeze > "$scratch/installed.txt"
 awk -F'==' 'NR == FNR { pinned[$1] = $2; next } ($1 in pinned) && pinned[$1] != $2 {
   print "   moved from Airflow " version "\x27s pins: " $1 " " pinned[$1] " -> " $2 }' \
