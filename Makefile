@@ -3,8 +3,11 @@ AIRFLOW_VERSION ?= 3.3.2
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# The packaging tools live in their own small virtualenv: building needs no Airflow.
+DIST_VENV := .venvs/dist
+INSTALL_TEST_VERSIONS ?= 3.3.2 2.11.2
 
-.PHONY: venv lint test unit demo e2e matrix bench bench-smoke clean
+.PHONY: venv lint test unit demo e2e matrix dist install-test bench bench-smoke clean
 
 venv:
 	@scripts/venv.sh $(VENV) $(AIRFLOW_VERSION)
@@ -33,6 +36,25 @@ e2e: venv
 matrix:
 	@scripts/matrix.sh
 
+## The sdist and the wheel in dist/, then twine check --strict and the content rules (scripts/check_dist.py).
+dist: $(DIST_VENV)/bin/twine
+	@rm -rf dist && mkdir -p build && started=$$(date +%s) \
+	  && { $(DIST_VENV)/bin/python -m build --outdir dist . >build/dist.log 2>&1 || { cat build/dist.log; exit 1; }; } \
+	  && $(DIST_VENV)/bin/twine check --strict dist/* \
+	  && $(DIST_VENV)/bin/python scripts/check_dist.py dist \
+	  && echo "== make dist done in $$(( $$(date +%s) - started )) s"
+
+$(DIST_VENV)/bin/twine:
+	python3 -m venv $(DIST_VENV)
+	$(DIST_VENV)/bin/python -m pip install -q --disable-pip-version-check build==1.6.1 twine==7.0.0 2>&1 \
+	  | grep -v "^WARNING: Location" >&2 || true
+	$(DIST_VENV)/bin/twine --version >/dev/null
+
+## The built wheel installed, as users do, into fresh virtualenvs outside the checkout, and checked there.
+install-test: dist
+	@status=0; for version in $(INSTALL_TEST_VERSIONS); do scripts/install_test.sh $$version || status=1; done; \
+	  exit $$status
+
 bench: venv
 	$(PY) bench/run_all.py
 
@@ -40,4 +62,4 @@ bench-smoke: venv
 	$(PY) bench/run_all.py --quick
 
 clean:
-	rm -rf $(VENV) .venvs .demo bench/results
+	rm -rf $(VENV) .venvs .demo bench/results dist build

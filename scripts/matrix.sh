@@ -7,15 +7,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 versions=("$@")
 [ ${#versions[@]} -gt 0 ] || read -r -a versions <<< "${MATRIX_VERSIONS:-2.11.2 3.0.6 3.1.8 3.2.2 3.3.2}"
-# When each release was published: its dependencies are resolved as of then (see scripts/venv.sh).
-declare -A released=(
-  [2.11.2]=2026-03-15T00:00:00Z [3.0.6]=2025-08-30T00:00:00Z [3.1.8]=2026-03-12T00:00:00Z
-  [3.2.2]=2026-05-30T00:00:00Z [3.3.2]=
-)
-# Pins a release's constraints file had that the publication date alone does not reproduce.
-declare -A pins=(
-  [3.1.8]="sqlalchemy<2.1"  # 2.1 was out, but 3.1's sqlalchemy-utils breaks on it
-)
+# shellcheck source=scripts/releases.sh
+. scripts/releases.sh  # released (publication dates) and pins
 results=${RESULTS_DIR:-.ci-results}
 mkdir -p "$results"
 status=0
