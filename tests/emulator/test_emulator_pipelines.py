@@ -36,7 +36,7 @@ def test_bearer_and_token_schemes_are_both_accepted(api: Api, scheme: str) -> No
     assert response.status_code == 200
 
 
-def test_create_returns_draft_v1_ready(api: Api) -> None:
+def test_create_returns_draft_v1_pending(api: Api) -> None:
     created = api.pipeline(description="nightly")
     assert HEX24.match(created["id"])
     assert RFC3339_Z.match(created["createdAt"])
@@ -45,7 +45,7 @@ def test_create_returns_draft_v1_ready(api: Api) -> None:
         "name": "My Workflow",
         "description": "nightly",
         "version": 1,
-        "status": "READY",
+        "status": "PENDING",
         "mode": "draft",
         "taskNames": ["load", "train"],
         "imageId": None,
@@ -80,7 +80,7 @@ def test_get_pipeline_detail(api: Api) -> None:
     detail = api.ok("GET", f"/pipelines/{pid}")
     assert detail["mode"] == "draft" and detail["isActive"] is True
     assert detail["taskNames"] == ["load", "train"]
-    assert [(v["version"], v["status"], v["pythonVersion"]) for v in detail["versions"]] == [(1, "READY", "3.12")]
+    assert [(v["version"], v["status"], v["pythonVersion"]) for v in detail["versions"]] == [(1, "PENDING", "3.12")]
     assert RFC3339_Z.match(detail["updatedAt"])
     assert api("GET", "/pipelines/000000000000000000000000").json() == {
         "detail": "Pipeline 000000000000000000000000 not found"
