@@ -36,9 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         help="uvicorn log level (default %(default)s)",
     )
     args = parser.parse_args(argv)
-    serve(
-        args.host, args.port, args.token, args.run_seconds, args.image_seconds, args.log_level, args.version_seconds
-    )
+    serve(args.host, args.port, args.token, args.run_seconds, args.image_seconds, args.log_level, args.version_seconds)
 
 
 if __name__ == "__main__":

@@ -299,7 +299,9 @@ def _image_routes(route: Routes, store: Store) -> None:
             f"Step 2/3 : RUN pip install {packages}\n"
         )
         if item.build_error:
-            return {"logs": logs + f"{item.build_error}\nThe command '/bin/sh -c pip install' returned a non-zero code: 1\n"}
+            return {
+                "logs": logs + f"{item.build_error}\nThe command '/bin/sh -c pip install' returned a non-zero code: 1\n"
+            }
         return {"logs": logs + f"Step 3/3 : LABEL emulator=true\nSuccessfully built image {iid} version {number}\n"}
 
 

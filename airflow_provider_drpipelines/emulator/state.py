@@ -25,7 +25,13 @@ from airflow_provider_drpipelines.emulator.wire import (
     new_id,
     not_found,
 )
-from airflow_provider_drpipelines.statuses import EMULATOR_SCRIPT_KEY, ImageStatus, InputState, PipelineMode, VersionStatus
+from airflow_provider_drpipelines.statuses import (
+    EMULATOR_SCRIPT_KEY,
+    ImageStatus,
+    InputState,
+    PipelineMode,
+    VersionStatus,
+)
 
 T = TypeVar("T")
 
