@@ -171,6 +171,10 @@ class _Launcher:
     def clear_faults(self) -> None:
         self._admin("DELETE", "/faults")
 
+    def clear_requests(self) -> None:
+        """Forget the logged requests (state and fault rules stay)."""
+        self._admin("DELETE", "/requests")
+
     def request_log(self, path: str | None = None, method: str | None = None) -> list[dict[str, Any]]:
         """Logged API requests, oldest first, optionally filtered by a path regex and a method."""
         query = urllib.parse.urlencode({k: v for k, v in (("path", path), ("method", method)) if v})
