@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -212,3 +214,27 @@ def test_unknown_route_is_json_404(api: Api) -> None:
     response = api("GET", "/nothing/here")
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/json"
+
+
+def _version_status(api: Api, pid: str, number: int = 1) -> dict[str, Any]:
+    """The version once its tracing is over (PENDING for the emulator's version_seconds)."""
+    while (found := api.ok("GET", f"/pipelines/{pid}/versions/{number}"))["status"] == "PENDING":
+        time.sleep(0.02)
+    return dict(found)
+
+
+def test_a_version_is_pending_then_ready(api: Api) -> None:
+    pid = api.pipeline()["id"]
+    assert api.ok("GET", f"/pipelines/{pid}/versions/1")["status"] == "PENDING"
+    version = _version_status(api, pid)
+    assert (version["status"], version["errorDetail"]) == ("READY", None)
+
+
+def test_a_version_whose_source_does_not_compile_fails_and_cannot_run(api: Api) -> None:
+    pid = api.locked(pipeline_source() + "\nreturn None\n")  # parses (so it uploads), but does not compile
+    version = _version_status(api, pid)
+    assert version["status"] == "FAILED"
+    assert version["errorDetail"] == "SyntaxError: 'return' outside function (flow.py, line 18)"
+    iid = api.input(pid, version=1)
+    refused = api("POST", f"/pipelines/{pid}/versions/1/dispatches", json={"inputId": iid})
+    assert refused.status_code == 409 and "FAILED" in refused.json()["detail"]

@@ -338,9 +338,9 @@ def test_a_failed_version_is_refused_before_a_real_run_creates_anything(
 ) -> None:
     broken = tmp_path / "score_customers.py"
     broken.write_text(PIPELINE_SOURCE.read_text() + "\nreturn None\n")
-    deploy_op(broken, wait_for_ready=False).execute(make_context())
-
-    time.sleep(0.3)  # the emulator's version_seconds: the version is FAILED now
+    deployed = deploy_op(broken, wait_for_ready=False).execute(make_context())
+    while dr_hook.get_version(deployed["pipeline_id"], 1)["status"] == "PENDING":
+        time.sleep(0.05)
     emu.clear_requests()
     with pytest.raises(PipelineVersionFailedError, match="version 1 is FAILED and cannot run"):
         run_op(pipeline_name=NAME).execute(make_context())
