@@ -629,9 +629,10 @@ class _WaitsUntilReady(_PipelinesOperator):
                 poll_interval=self.poll_interval,
                 max_poll_interval=self.max_poll_interval,
                 end_time=deadline,
+                resume=resume,
             )
             backstop = None if self.timeout is None else timedelta(seconds=self.timeout) + DEFERRAL_GRACE
-            self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop, kwargs={"resume": resume})
+            self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop)
         status, detail = wait_in_worker(
             self.hook,
             target,
@@ -641,9 +642,7 @@ class _WaitsUntilReady(_PipelinesOperator):
         )
         return self._built(context, target, status, detail, resume)
 
-    def execute_complete(
-        self, context: Context, event: dict[str, Any] | None = None, resume: dict[str, Any] | None = None
-    ) -> Any:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         from airflow_provider_drpipelines._readiness import Target
         from airflow_provider_drpipelines.exceptions import DataRobotPipelinesError, PipelineNotReadyError
         from airflow_provider_drpipelines.triggers import EVENT_ERROR, EVENT_TIMEOUT
@@ -654,7 +653,9 @@ class _WaitsUntilReady(_PipelinesOperator):
             raise PipelineNotReadyError(event["message"])
         if event["status"] == EVENT_ERROR:
             raise DataRobotPipelinesError(event["message"])
-        return self._built(context, Target(**event["target"]), event["status"], event.get("error_detail"), resume or {})
+        # What the task needs afterwards travels in the event: a deferral's kwargs do not survive dag.test().
+        target, resume = Target(**event["target"]), event.get("resume") or {}
+        return self._built(context, target, event["status"], event.get("error_detail"), resume)
 
     def _built(self, context: Context, target: Any, status: str, detail: str | None, resume: dict[str, Any]) -> Any:
         raise NotImplementedError
@@ -663,7 +664,8 @@ class _WaitsUntilReady(_PipelinesOperator):
 class DataRobotDeployPipelineOperator(_WaitsUntilReady):
     """Deploy a pipeline from its source file; returns ``{"pipeline_id": ..., "version": ...}``.
 
-    Both are also pushed as the XComs ``pipeline_id`` and ``version``, for a run operator to template from.
+    Both are also pushed as the XComs ``pipeline_id`` and ``version``, for a run operator to template from,
+    with ``changed``: whether this deploy created or changed anything.
     The pipeline is found by its exact name (``pipeline_name``, else the name the service derives from the
     ``@pipeline`` function). Deploying the same source again creates nothing. A changed source becomes a
     new version of a draft pipeline; a locked pipeline is never changed: it is cloned (same name, image,
@@ -727,6 +729,7 @@ class DataRobotDeployPipelineOperator(_WaitsUntilReady):
         ti = context["ti"]
         ti.xcom_push(key="pipeline_id", value=deployment.pipeline_id)
         ti.xcom_push(key="version", value=deployment.version)
+        ti.xcom_push(key="changed", value=deployment.changed)
         resume = {
             "pipeline_id": deployment.pipeline_id,
             "version": deployment.version,

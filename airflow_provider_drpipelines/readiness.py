@@ -31,6 +31,8 @@ class DataRobotReadinessTrigger(BaseTrigger):
     :param started_at: wall-clock start of the wait; polls space out with its age.
     :param end_time: wall-clock deadline; the event's status is then ``"timeout"``.
     :param max_consecutive_errors: transient poll failures (network, 429, 5xx) tolerated in a row.
+    :param resume: what the operator needs afterwards, echoed in the event (``dag.test()`` drops the
+        deferral's own kwargs and resumes with the event alone).
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class DataRobotReadinessTrigger(BaseTrigger):
         started_at: float | None = None,
         end_time: float | None = None,
         max_consecutive_errors: int = 10,
+        resume: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.target = Target(kind, resource_id, version)
@@ -54,6 +57,7 @@ class DataRobotReadinessTrigger(BaseTrigger):
         self.started_at = time.time() if started_at is None else started_at
         self.end_time = end_time
         self.max_consecutive_errors = max_consecutive_errors
+        self.resume = resume or {}
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -66,6 +70,7 @@ class DataRobotReadinessTrigger(BaseTrigger):
                 "started_at": self.started_at,
                 "end_time": self.end_time,
                 "max_consecutive_errors": self.max_consecutive_errors,
+                "resume": self.resume,
             },
         )
 
@@ -102,4 +107,10 @@ class DataRobotReadinessTrigger(BaseTrigger):
             await asyncio.sleep(coalesced_delay(pause, asyncio.get_running_loop().time()))
 
     def _event(self, status: str, message: str, error_detail: str | None = None) -> dict[str, Any]:
-        return {"status": status, "error_detail": error_detail, "target": self.target.as_dict(), "message": message}
+        return {
+            "status": status,
+            "error_detail": error_detail,
+            "target": self.target.as_dict(),
+            "message": message,
+            "resume": self.resume,
+        }

@@ -221,7 +221,7 @@ def test_deploy_defers_to_the_readiness_trigger(emu_conn: str, dr_hook: DataRobo
     (event,) = run_events(trigger)
 
     assert event["status"] == "READY"
-    result = op.execute_complete(make_context(), event, **info.value.kwargs)
+    result = op.execute_complete(make_context(), event)
     assert result == {"pipeline_id": kwargs["resource_id"], "version": 1}
 
 
