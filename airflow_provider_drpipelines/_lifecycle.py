@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_drpipelines._names import find_pipeline
 from airflow_provider_drpipelines._readiness import IMAGE_VERSION, PIPELINE_VERSION, Target
 from airflow_provider_drpipelines._source import default_pipeline_name, pipeline_functions
-from airflow_provider_drpipelines._wire import UploadFile
 from airflow_provider_drpipelines.exceptions import ApiNotFoundError, DataRobotConfigError
 from airflow_provider_drpipelines.statuses import IMAGE_PYTHON_VERSIONS, ImageStatus, PipelineMode
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from airflow_provider_drpipelines._wire import UploadFile
     from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 
 
@@ -57,6 +57,8 @@ class PipelineSource:
         return default_pipeline_name(functions[0].name)
 
     def upload(self) -> UploadFile:
+        from airflow_provider_drpipelines._wire import UploadFile
+
         return UploadFile(filename=self.path.name, content=self.text.encode("utf-8"))
 
 
