@@ -679,6 +679,7 @@ class DataRobotDeployPipelineOperator(_WaitsUntilReady):
     :param image_id: execution image linked to a created or updated pipeline.
     :param lock: lock the pipeline so its version can run (a draft is never locked otherwise).
     :param wait_for_ready: wait until the version is READY (a FAILED version fails the task with its errorDetail).
+        Without the wait, a replaced locked pipeline is deleted at once.
     :param timeout: how long to wait for READY.
     :param deferrable: wait in the triggerer instead of the worker.
     """

@@ -26,6 +26,7 @@ with DAG(
         source="pipelines/score_customers.py",
         pipeline_name="Score customers (deployed on change)",
         timeout=600,
+        poll_interval=2,
     )
 
     @task.short_circuit
