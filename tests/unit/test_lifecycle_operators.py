@@ -391,3 +391,25 @@ def test_the_results_operator_pushes_a_watched_runs_results(deployed: dict[str, 
 
     assert list(results) == ["publish"] and results["publish"]["status"] == "COMPLETED"
     assert ti.xcom["pipeline_results"] == results
+
+
+def test_the_ready_wait_rides_out_a_transient_fault_on_the_version_poll(emu: Any, emu_conn: str) -> None:
+    emu.add_fault(method="GET", path=r"/versions/1/?$", status=503, times=2)
+
+    deployed = deploy_op(PIPELINE_SOURCE).execute(make_context())
+
+    assert deployed["version"] == 1
+    assert [r["status"] for r in emu.request_log(path=r"/versions/1/?$")][:2] == [503, 503]
+
+
+def test_a_deferred_wait_that_times_out_fails_the_task_naming_the_target(emu_conn: str) -> None:
+    from airflow_provider_drpipelines.exceptions import PipelineNotReadyError
+
+    op = image_op(["pandas"], deferrable=True, timeout=0.01)
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(make_context())
+    (event,) = run_events(info.value.trigger)
+
+    assert event["status"] == "timeout"
+    with pytest.raises(PipelineNotReadyError, match=r"Version 1 of image .* was still CREATING"):
+        op.execute_complete(make_context(), event)
