@@ -36,6 +36,12 @@ def check_push_results(push_results: Any) -> bool | list[str]:
     raise DataRobotConfigError(f"push_results must be True, False or a list of task names, got {push_results!r}.")
 
 
+def check_size_limit(size_limit: Any) -> int:
+    if isinstance(size_limit, bool) or not isinstance(size_limit, int) or size_limit < 0:
+        raise DataRobotConfigError(f"result_size_limit must be a non-negative int, got {size_limit!r}.")
+    return size_limit
+
+
 def check_task_names(hook: DataRobotPipelinesHook, pipeline_id: str, version: int | None, names: list[str]) -> None:
     """Fail, naming ``push_results``, when it lists tasks the pipeline (version) does not have."""
     known = task_names(hook.get_pipeline(pipeline_id) if version is None else hook.get_version(pipeline_id, version))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
+from airflow_provider_drpipelines._results import DEFAULT_RESULT_SIZE_LIMIT, check_push_results, check_size_limit
 from airflow_provider_drpipelines.connection import DEFAULT_CONN_ID
 from airflow_provider_drpipelines.exceptions import DataRobotConfigError
 from airflow_provider_drpipelines.links import (
@@ -275,12 +276,10 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         retry_failed_runs: bool = True,
         dry_run: bool = False,
         push_results: bool | list[str] = False,
-        result_size_limit: int = 64 * 1024,
+        result_size_limit: int = DEFAULT_RESULT_SIZE_LIMIT,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        from airflow_provider_drpipelines._results import check_push_results
-
         self._set_pipeline(pipeline_id, pipeline_name)
         if (input_id is None) == (payload is None):
             raise DataRobotConfigError("Pass exactly one of input_id and payload to DataRobotRunPipelineOperator.")
@@ -304,9 +303,9 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         self.retry_failed_runs = retry_failed_runs
         self.dry_run_only = dry_run  # not ``dry_run``: that is BaseOperator's method
         self.push_results = check_push_results(push_results)
-        if isinstance(result_size_limit, bool) or not isinstance(result_size_limit, int) or result_size_limit < 0:
-            raise DataRobotConfigError(f"result_size_limit must be a non-negative int, got {result_size_limit!r}.")
-        self.result_size_limit = result_size_limit
+        if self.push_results is not False and not wait_for_completion:
+            raise DataRobotConfigError("push_results needs wait_for_completion=True: results exist once the run ends.")
+        self.result_size_limit = check_size_limit(result_size_limit)
         self._waiting_on: TrackedRun | None = None
 
     # --- execute ------------------------------------------------------------------------------
@@ -797,6 +796,7 @@ class DataRobotPipelineImageOperator(_WaitsUntilReady):
             check_python_version(python_version)
         self.name = name
         self.packages = packages
+        self._packages_template = packages
         self.python_version = python_version
         self.description = description
         self.gpu = gpu
@@ -809,7 +809,7 @@ class DataRobotPipelineImageOperator(_WaitsUntilReady):
             provide_image,
         )
 
-        packages = check_packages(_native(self.packages, self.packages))
+        packages = check_packages(_native(self._packages_template, self.packages))
         spec = ImageSpec(self.name, tuple(packages), check_python_version(self.python_version), bool(self.gpu))
         target = provide_image(self.hook, spec, self.description)
         context["ti"].xcom_push(key="image_version", value=target.version)
@@ -848,30 +848,24 @@ class DataRobotGetPipelineRunResultsOperator(_PipelinesOperator):
         pipeline_name: str | None = None,
         version: int | str | None = None,
         tasks: bool | list[str] = True,
-        result_size_limit: int = 64 * 1024,
+        result_size_limit: int = DEFAULT_RESULT_SIZE_LIMIT,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        from airflow_provider_drpipelines._results import check_push_results
-
         self._set_pipeline(pipeline_id, pipeline_name)
         self.run_id = run_id
         self.version = version
-        if check_push_results(tasks) is False:
+        if not _is_template(tasks) and check_push_results(tasks) is False:
             raise DataRobotConfigError("tasks must be True or a list of task names, not False.")
         self.tasks = tasks
-        self.result_size_limit = result_size_limit
+        self._tasks_template = tasks
+        self.result_size_limit = check_size_limit(result_size_limit)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_drpipelines._results import (
-            RESULTS_XCOM_KEY,
-            check_push_results,
-            check_task_names,
-            collect_results,
-        )
+        from airflow_provider_drpipelines._results import RESULTS_XCOM_KEY, check_task_names, collect_results
 
         self._resolve_pipeline()
-        tasks = check_push_results(_native(self.tasks, self.tasks))
+        tasks = check_push_results(_native(self._tasks_template, self.tasks))
         wanted = tasks if isinstance(tasks, list) else None
         if wanted is not None:
             version = self._scope(_version_argument(self.version, none_means_draft=True))
