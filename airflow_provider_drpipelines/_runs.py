@@ -8,8 +8,14 @@ from airflow_provider_drpipelines.exceptions import (
     DataRobotPipelinesError,
     PipelineRunError,
     PipelineRunErroredError,
+    PipelineRunFailedError,
 )
-from airflow_provider_drpipelines.statuses import KNOWN_RUN_STATUSES, SUCCESS_RUN_STATUSES, RunStatus
+from airflow_provider_drpipelines.statuses import (
+    KNOWN_RUN_STATUSES,
+    SUCCESS_RUN_STATUSES,
+    USER_ENDED_RUN_STATUSES,
+    RunStatus,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
@@ -28,13 +34,28 @@ def validate_event(event: Any) -> dict[str, Any]:
 
 
 def raise_unless_completed(
-    hook: DataRobotPipelinesHook, pipeline_id: str, run_id: str, version: int | None, status: str
+    hook: DataRobotPipelinesHook,
+    pipeline_id: str,
+    run_id: str,
+    version: int | None,
+    status: str,
+    retry_failed_runs: bool = True,
 ) -> None:
-    """COMPLETED returns; any other end raises with the failing tasks, their errors and log tails."""
+    """COMPLETED returns; any other end raises with the failing tasks, their errors and log tails.
+
+    With ``retry_failed_runs=False`` a FAILED or CANCELLED run raises an error Airflow does not retry
+    (the pipeline's code or a person ended it: the same run again would end the same way); ERRORED,
+    a platform fault, always stays retryable.
+    """
     if status in SUCCESS_RUN_STATUSES:
         return
     description = hook.describe_run_failure(pipeline_id, run_id, version, status)
     if status not in KNOWN_RUN_STATUSES:
         description = f"Pipeline run {run_id} reported a status this provider does not know: {status!r}.\n{description}"
-    error_class = PipelineRunErroredError if status == RunStatus.ERRORED else PipelineRunError
+    error_class: type[PipelineRunError] = PipelineRunError
+    if status == RunStatus.ERRORED:
+        error_class = PipelineRunErroredError
+    elif status in USER_ENDED_RUN_STATUSES and not retry_failed_runs:
+        error_class = PipelineRunFailedError
+        description += "\nNot retried: retry_failed_runs is False."
     raise error_class(description, pipeline_id=pipeline_id, run_id=run_id, status=status)

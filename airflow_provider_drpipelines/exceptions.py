@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 
 class DataRobotPipelinesError(AirflowException):
@@ -106,5 +106,29 @@ class PipelineRunErroredError(PipelineRunError):
     """The run ERRORED: a platform fault rather than a failure of the pipeline's code; usually worth a retry."""
 
 
+class PipelineRunFailedError(PipelineRunError, AirflowFailException):
+    """The run ended FAILED or CANCELLED and the operator has ``retry_failed_runs=False``: no Airflow retry."""
+
+
 class PipelineRunTimeoutError(PipelineRunError):
     """The run outlived the operator's ``timeout`` or the task's ``execution_timeout`` and was cancelled."""
+
+
+class PipelineVersionFailedError(DataRobotPipelinesError):
+    """A pipeline version ended FAILED (the service could not trace it); carries the version's errorDetail."""
+
+
+class PipelineImageBuildError(DataRobotPipelinesError):
+    """An execution image version ended ERROR; the message carries the tail of its build log."""
+
+
+class PipelineNotReadyError(DataRobotPipelinesError):
+    """A pipeline version or image was still building when the operator's ``timeout`` passed."""
+
+
+class PipelineDryRunError(DataRobotPipelinesError):
+    """A dry run found problems; ``report`` lists every check, ``problems`` the failed ones."""
+
+    def __init__(self, message: str, *, report: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.report = report

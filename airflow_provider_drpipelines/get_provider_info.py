@@ -35,7 +35,9 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [{"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.hooks"]}],
         "operators": [{"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.operators"]}],
         "sensors": [{"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.sensors"]}],
-        "triggers": [{"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.triggers"]}],
+        "triggers": [
+            {"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.triggers", f"{PACKAGE}.readiness"]}
+        ],
         "connection-types": [
             {
                 "connection-type": CONN_TYPE,

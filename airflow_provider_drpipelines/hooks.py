@@ -21,6 +21,7 @@ from airflow.providers.common.compat.sdk import BaseHook
 from airflow_provider_drpipelines import _sync_http, _wire
 from airflow_provider_drpipelines._endpoints import PipelinesApi
 from airflow_provider_drpipelines._polling import next_poll_delay
+from airflow_provider_drpipelines._readiness import refuse_failed_version
 from airflow_provider_drpipelines._wire import ApiRequest, RetryPolicy, log_request
 from airflow_provider_drpipelines.connection import (
     CONN_TYPE,
@@ -264,12 +265,12 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
             if not numbers:
                 raise DataRobotConfigError(f"{label} is locked but lists no versions.")
             latest: int = numbers[-1]
-            return latest
+            return refuse_failed_version(label, pipeline, latest)
         if isinstance(version, bool) or not isinstance(version, int) or version not in numbers:
             raise DataRobotConfigError(
                 f"{label} has no version {version!r}; its versions are {numbers or 'none'} (or pass 'latest')."
             )
-        return version
+        return refuse_failed_version(label, pipeline, version)
 
     def create_run_exactly_once(
         self,

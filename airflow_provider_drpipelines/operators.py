@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
+from airflow_provider_drpipelines._results import DEFAULT_RESULT_SIZE_LIMIT, check_push_results, check_size_limit
 from airflow_provider_drpipelines.connection import DEFAULT_CONN_ID
 from airflow_provider_drpipelines.exceptions import DataRobotConfigError
 from airflow_provider_drpipelines.links import (
@@ -121,9 +122,10 @@ class TrackedRun:
 
 
 class _PipelinesOperator(BaseOperator):
-    """Connection handling and version scoping shared by the operators."""
+    """Connection handling, pipelines by id or name, and version scoping shared by the operators."""
 
     pipeline_id: str
+    pipeline_name: str | None = None
 
     def __init__(
         self,
@@ -135,6 +137,20 @@ class _PipelinesOperator(BaseOperator):
         super().__init__(**kwargs)
         self.datarobot_pipelines_conn_id = datarobot_pipelines_conn_id
         self.hook_params = hook_params or {}
+
+    def _set_pipeline(self, pipeline_id: str | None, pipeline_name: str | None) -> None:
+        """Exactly one of the two; a name is resolved to the id (one call) when the task runs."""
+        from airflow_provider_drpipelines._names import check_pipeline_reference
+
+        check_pipeline_reference(pipeline_id, pipeline_name, type(self).__name__)
+        self.pipeline_id = pipeline_id  # type: ignore[assignment]
+        self.pipeline_name = pipeline_name
+
+    def _resolve_pipeline(self) -> None:
+        if self.pipeline_name is not None and not self.pipeline_id:
+            from airflow_provider_drpipelines._names import resolve_pipeline_id
+
+            self.pipeline_id = resolve_pipeline_id(self.hook, self.pipeline_name)
 
     @cached_property
     def hook(self) -> DataRobotPipelinesHook:
@@ -165,20 +181,27 @@ class DataRobotCreatePipelineInputOperator(_PipelinesOperator):
     """Create a pipeline input (a JSON payload a run consumes) and return its id.
 
     :param pipeline_id: the pipeline.
+    :param pipeline_name: or the exact name of an active pipeline (exactly one of the two).
     :param payload: a dict (templated; a value written as one ``{{ ... }}`` renders to its native type) or the
         path of a ``.json`` file. Must be a JSON object.
     :param version: a locked version number or ``"latest"``; None (default) or ``"draft"`` for the draft.
     """
 
-    template_fields: Sequence[str] = ("pipeline_id", "payload", "version")
+    template_fields: Sequence[str] = ("pipeline_id", "pipeline_name", "payload", "version")
     template_ext: Sequence[str] = (".json",)
 
     def __init__(
-        self, *, pipeline_id: str, payload: dict[str, Any] | str, version: int | str | None = None, **kwargs: Any
+        self,
+        *,
+        payload: dict[str, Any] | str,
+        pipeline_id: str | None = None,
+        pipeline_name: str | None = None,
+        version: int | str | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         _check_payload_argument(payload)
-        self.pipeline_id = pipeline_id
+        self._set_pipeline(pipeline_id, pipeline_name)
         self.payload = payload
         self._payload_template = payload
         self.version = version
@@ -186,6 +209,7 @@ class DataRobotCreatePipelineInputOperator(_PipelinesOperator):
     def execute(self, context: Context) -> str:
         payload = resolve_payload(self._payload_template, self.payload)
         version_arg = _version_argument(self.version, none_means_draft=True)
+        self._resolve_pipeline()
         version = self._scope(version_arg)
         created, _ = self._explained(
             version_arg, lambda: self.hook.create_input_exactly_once(self.pipeline_id, payload, version)
@@ -201,6 +225,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
     """Run a locked pipeline version and return the run id.
 
     :param pipeline_id: the pipeline.
+    :param pipeline_name: or the exact name of an active pipeline (exactly one of the two; costs one call).
     :param version: a locked version number, ``"latest"`` (the newest locked version), or ``"draft"`` to run
         the draft on purpose.
     :param input_id: an existing input to run with. Exactly one of ``input_id`` and ``payload``.
@@ -216,19 +241,27 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         starting another (for Airflow < 3.3; on 3.3+ the task state store already reattaches retries).
     :param durable: on Airflow >= 3.3, remember the run in the task state store so a retry after a crash
         reattaches to it instead of starting a duplicate.
+    :param retry_failed_runs: False makes a FAILED or CANCELLED run fail the task without Airflow retries
+        (the pipeline's code or a person ended it); an ERRORED run (a platform fault) is always retryable.
+    :param dry_run: create nothing: check the pipeline, version, image, payload and input, return a report
+        and fail listing every problem.
+    :param push_results: after a COMPLETED run, push each task's status and small result value to the XCom
+        ``pipeline_results`` (True: every task; a list: those tasks).
+    :param result_size_limit: largest JSON-encoded result value (bytes) pushed; a larger one gives its size.
     :param datarobot_pipelines_conn_id: the connection.
     :param hook_params: extra hook arguments (retry_limit, retry_delay, retry_max_delay, retry_timeout).
     """
 
-    template_fields: Sequence[str] = ("pipeline_id", "version", "input_id", "payload", "image_id")
+    template_fields: Sequence[str] = ("pipeline_id", "pipeline_name", "version", "input_id", "payload", "image_id")
     template_ext: Sequence[str] = (".json",)
     operator_extra_links = (DataRobotPipelineRunLink(),)
 
     def __init__(
         self,
         *,
-        pipeline_id: str,
         version: int | str,
+        pipeline_id: str | None = None,
+        pipeline_name: str | None = None,
         input_id: str | None = None,
         payload: dict[str, Any] | str | None = None,
         image_id: str | None = None,
@@ -240,16 +273,20 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         cancel_on_kill: bool = True,
         reuse_existing_run: bool = False,
         durable: bool = True,
+        retry_failed_runs: bool = True,
+        dry_run: bool = False,
+        push_results: bool | list[str] = False,
+        result_size_limit: int = DEFAULT_RESULT_SIZE_LIMIT,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._set_pipeline(pipeline_id, pipeline_name)
         if (input_id is None) == (payload is None):
             raise DataRobotConfigError("Pass exactly one of input_id and payload to DataRobotRunPipelineOperator.")
         if payload is not None:
             _check_payload_argument(payload)
         if poll_interval <= 0 or max_poll_interval <= 0:
             raise DataRobotConfigError("poll_interval and max_poll_interval must be positive.")
-        self.pipeline_id = pipeline_id
         self.version = version
         self.input_id = input_id
         self.payload = payload
@@ -263,16 +300,25 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         self.cancel_on_kill = cancel_on_kill
         self.reuse_existing_run = reuse_existing_run
         self.durable = durable
+        self.retry_failed_runs = retry_failed_runs
+        self.dry_run_only = dry_run  # not ``dry_run``: that is BaseOperator's method
+        self.push_results = check_push_results(push_results)
+        if self.push_results is not False and not wait_for_completion:
+            raise DataRobotConfigError("push_results needs wait_for_completion=True: results exist once the run ends.")
+        self.result_size_limit = check_size_limit(result_size_limit)
         self._waiting_on: TrackedRun | None = None
 
     # --- execute ------------------------------------------------------------------------------
-    def execute(self, context: Context) -> str:
+    def execute(self, context: Context) -> Any:
         from airflow_provider_drpipelines._endpoints import require_id
 
         payload = None if self.payload is None else resolve_payload(self._payload_template, self.payload)
         if self.input_id is not None:
             require_id(self.input_id, "input_id")  # a blank rendered id fails before any API call
         version_arg = _version_argument(self.version, none_means_draft=False)
+        self._resolve_pipeline()
+        if self.dry_run_only:
+            return self._dry_run(context, version_arg, payload)
         run = self._reattach(context) or self._start(version_arg, payload)
         self._track(context, run)
         if not self.wait_for_completion:
@@ -281,10 +327,27 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         from airflow_provider_drpipelines.statuses import ends_wait
 
         if ends_wait(run.status):
-            return self._finish(run.pipeline_id, run.run_id, run.version, run.status)
+            return self._finish(context, run.pipeline_id, run.run_id, run.version, run.status)
         if self.deferrable:
             self._defer(context, run, started_at)
-        return self._wait_in_worker(run, started_at)
+        return self._wait_in_worker(context, run, started_at)
+
+    @property
+    def _result_tasks(self) -> list[str] | None:
+        return self.push_results if isinstance(self.push_results, list) else None
+
+    def _dry_run(self, context: Context, version_arg: int | str, payload: dict[str, Any] | None) -> dict[str, Any]:
+        """Check what can be checked without creating anything; push the report, fail listing every problem."""
+        from airflow_provider_drpipelines._dryrun import DRY_RUN_XCOM_KEY, RunRequest, dry_run
+
+        request = RunRequest(self.pipeline_id, version_arg, self.input_id, payload, self.image_id, self._result_tasks)
+        report = dry_run(self.hook, request)
+        for check in report.checks:
+            self.log.info("Dry run: %s: %s (%s)", check["check"], check["result"], check["detail"])
+        if report.problems:
+            context["ti"].xcom_push(key=DRY_RUN_XCOM_KEY, value=report.as_dict())
+        report.raise_on_problems()
+        return report.as_dict()
 
     def _task_state_store(self, context: Context) -> Any:
         """Airflow >= 3.3's per-task store that outlives a try; None before 3.3 or when not durable."""
@@ -326,6 +389,10 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
     def _start(self, version_arg: int | str, payload: dict[str, Any] | None) -> TrackedRun:
         version = self._scope(version_arg)
         hook = self.hook
+        if (names := self._result_tasks) is not None:
+            from airflow_provider_drpipelines._results import check_task_names
+
+            self._explained(version_arg, lambda: check_task_names(hook, self.pipeline_id, version, names))
         if self.reuse_existing_run and (adopted := self._existing_run(version, payload)) is not None:
             return adopted
         input_id, known_runs = self._input_to_run(version_arg, version, payload)
@@ -371,7 +438,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         self.log.info("Pipeline run %s (%s): %s", run.run_id, run.status, url)
 
     # --- waiting --------------------------------------------------------------------------------
-    def _wait_in_worker(self, run: TrackedRun, started_at: float) -> str:
+    def _wait_in_worker(self, context: Context, run: TrackedRun, started_at: float) -> str:
         deadline = None if self.timeout is None else started_at + self.timeout
         status = self.hook.wait_for_run(
             run.pipeline_id,
@@ -382,7 +449,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
             started_at=started_at,
             deadline=deadline,
         )
-        return self._finish(run.pipeline_id, run.run_id, run.version, status)
+        return self._finish(context, run.pipeline_id, run.run_id, run.version, status)
 
     def _defer(self, context: Context, run: TrackedRun, started_at: float, end_time: float | None = None) -> NoReturn:
         from airflow_provider_drpipelines.triggers import DataRobotPipelineRunTrigger, task_instance_identity
@@ -459,14 +526,19 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
                 resumed = TrackedRun(run.pipeline_id, run.run_id, run.version, status)
                 self._defer(context, resumed, run_started_at or time.time(), end_time)
             run = TrackedRun(run.pipeline_id, run.run_id, run.version, status)
-        return self._finish(run.pipeline_id, run.run_id, run.version, run.status)
+        return self._finish(context, run.pipeline_id, run.run_id, run.version, run.status)
 
-    def _finish(self, pipeline_id: str, run_id: str, version: int | None, status: str) -> str:
+    def _finish(self, context: Context, pipeline_id: str, run_id: str, version: int | None, status: str) -> str:
         from airflow_provider_drpipelines._runs import raise_unless_completed
 
         self._waiting_on = None
-        raise_unless_completed(self.hook, pipeline_id, run_id, version, status)
+        raise_unless_completed(self.hook, pipeline_id, run_id, version, status, self.retry_failed_runs)
         self.log.info("Pipeline run %s COMPLETED.", run_id)
+        if self.push_results is not False:
+            from airflow_provider_drpipelines._results import RESULTS_XCOM_KEY, collect_results
+
+            results = collect_results(self.hook, pipeline_id, run_id, self._result_tasks, self.result_size_limit)
+            context["ti"].xcom_push(key=RESULTS_XCOM_KEY, value=results)
         return run_id
 
     def on_kill(self) -> None:
@@ -479,15 +551,24 @@ class DataRobotCancelPipelineRunOperator(_PipelinesOperator):
     """Cancel a pipeline run; returns True if this call cancelled it, False if it had already ended.
 
     :param pipeline_id: the pipeline.
+    :param pipeline_name: or the exact name of an active pipeline (exactly one of the two).
     :param run_id: the run.
     :param version: the locked version the run belongs to, or None for a draft run.
     """
 
-    template_fields: Sequence[str] = ("pipeline_id", "run_id", "version")
+    template_fields: Sequence[str] = ("pipeline_id", "pipeline_name", "run_id", "version")
 
-    def __init__(self, *, pipeline_id: str, run_id: str, version: int | str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        pipeline_id: str | None = None,
+        pipeline_name: str | None = None,
+        version: int | str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        self.pipeline_id = pipeline_id
+        self._set_pipeline(pipeline_id, pipeline_name)
         self.run_id = run_id
         self.version = version
 
@@ -496,6 +577,7 @@ class DataRobotCancelPipelineRunOperator(_PipelinesOperator):
         from airflow_provider_drpipelines.exceptions import ApiConflictError, ApiNotFoundError
 
         require_id(self.run_id, "run_id")  # a blank rendered id fails before any API call
+        self._resolve_pipeline()
         version = self._scope(_version_argument(self.version, none_means_draft=True))
         try:
             self.hook.cancel_run(self.pipeline_id, self.run_id, version)
@@ -510,3 +592,292 @@ class DataRobotCancelPipelineRunOperator(_PipelinesOperator):
             ) from err
         self.log.info("Cancelled run %s.", self.run_id)
         return True
+
+
+def _is_template(value: Any) -> bool:
+    return isinstance(value, str) and "{{" in value
+
+
+class _WaitsUntilReady(_PipelinesOperator):
+    """Waiting for a pipeline version or image version to be built: in the worker, or deferred."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float | timedelta | None = None,
+        deferrable: bool = _default_deferrable(),
+        poll_interval: float = 5.0,
+        max_poll_interval: float = 60.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if poll_interval <= 0 or max_poll_interval <= 0:
+            raise DataRobotConfigError("poll_interval and max_poll_interval must be positive.")
+        self.timeout = _seconds(timeout, "timeout")
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+
+    def _wait(self, context: Context, target: Any, resume: dict[str, Any]) -> Any:
+        """Wait for ``target``; whatever ends the wait goes to :meth:`_built` (here or after a deferral)."""
+        from airflow_provider_drpipelines._readiness import wait_in_worker
+
+        deadline = None if self.timeout is None else time.time() + self.timeout
+        if self.deferrable:
+            from airflow_provider_drpipelines.readiness import DataRobotReadinessTrigger
+
+            trigger = DataRobotReadinessTrigger(
+                kind=target.kind,
+                resource_id=target.resource_id,
+                version=target.version,
+                conn_id=self.datarobot_pipelines_conn_id,
+                poll_interval=self.poll_interval,
+                max_poll_interval=self.max_poll_interval,
+                end_time=deadline,
+                resume=resume,
+            )
+            backstop = None if self.timeout is None else timedelta(seconds=self.timeout) + DEFERRAL_GRACE
+            self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop)
+        status, detail = wait_in_worker(
+            self.hook,
+            target,
+            poll_interval=self.poll_interval,
+            max_poll_interval=self.max_poll_interval,
+            deadline=deadline,
+        )
+        return self._built(context, target, status, detail, resume)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        from airflow_provider_drpipelines._readiness import Target
+        from airflow_provider_drpipelines.exceptions import DataRobotPipelinesError, PipelineNotReadyError
+        from airflow_provider_drpipelines.triggers import EVENT_ERROR, EVENT_TIMEOUT
+
+        if not isinstance(event, dict) or not isinstance(event.get("target"), dict) or "status" not in event:
+            raise DataRobotPipelinesError(f"Invalid event from DataRobotReadinessTrigger: {event!r}")
+        if event["status"] == EVENT_TIMEOUT:
+            raise PipelineNotReadyError(event["message"])
+        if event["status"] == EVENT_ERROR:
+            raise DataRobotPipelinesError(event["message"])
+        # What the task needs afterwards travels in the event: a deferral's kwargs do not survive dag.test().
+        target, resume = Target(**event["target"]), event.get("resume") or {}
+        return self._built(context, target, event["status"], event.get("error_detail"), resume)
+
+    def _built(self, context: Context, target: Any, status: str, detail: str | None, resume: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+
+class DataRobotDeployPipelineOperator(_WaitsUntilReady):
+    """Deploy a pipeline from its source file; returns ``{"pipeline_id": ..., "version": ...}``.
+
+    Both are also pushed as the XComs ``pipeline_id`` and ``version``, for a run operator to template from,
+    with ``changed``: whether this deploy created or changed anything.
+    The pipeline is found by its exact name (``pipeline_name``, else the name the service derives from the
+    ``@pipeline`` function). Deploying the same source again creates nothing. A changed source becomes a
+    new version of a draft pipeline; a locked pipeline is never changed: it is cloned (same name, image,
+    description and latest input), the clone gets the new source and is locked, and once its version is
+    READY the old pipeline is deleted (a soft delete in DataRobot: its versions and runs stay visible) so the
+    name names exactly one active pipeline. A clone whose version FAILS is deleted instead.
+
+    :param source: path of the ``.py`` file (templated), relative to the DAG folder or ``template_searchpath``.
+    :param pipeline_name: the pipeline's name; defaults to the title-cased ``@pipeline`` function name.
+    :param description: description set on a created or updated pipeline.
+    :param image_id: execution image linked to a created or updated pipeline.
+    :param lock: lock the pipeline so its version can run (a draft is never locked otherwise).
+    :param wait_for_ready: wait until the version is READY (a FAILED version fails the task with its errorDetail).
+        Without the wait, a replaced locked pipeline is deleted at once.
+    :param timeout: how long to wait for READY.
+    :param deferrable: wait in the triggerer instead of the worker.
+    """
+
+    template_fields: Sequence[str] = ("source", "pipeline_name", "description", "image_id")
+
+    def __init__(
+        self,
+        *,
+        source: str,
+        pipeline_name: str | None = None,
+        description: str | None = None,
+        image_id: str | None = None,
+        lock: bool = True,
+        wait_for_ready: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(source, str) or not source.strip():
+            raise DataRobotConfigError(f"source must be the path of a .py file, got {source!r}.")
+        if not _is_template(source) and not source.endswith(".py"):
+            raise DataRobotConfigError(f"source must be a .py file, got {source!r}.")
+        self.source = source
+        self.pipeline_name = pipeline_name
+        self.description = description
+        self.image_id = image_id
+        self.lock = lock
+        self.wait_for_ready = wait_for_ready
+
+    def _source_path(self) -> Any:
+        """The source file: absolute, or the first match in the DAG folder and ``template_searchpath``."""
+        from pathlib import Path
+
+        path = Path(self.source)
+        if path.is_absolute():
+            return path
+        dag = getattr(self, "dag", None)
+        searchpath = getattr(dag, "template_searchpath", None) or []
+        folders = [getattr(dag, "folder", None), *([searchpath] if isinstance(searchpath, str) else searchpath)]
+        candidates = [Path(folder) / path for folder in folders if folder]
+        return next((c for c in candidates if c.exists()), candidates[0] if candidates else path)
+
+    def execute(self, context: Context) -> Any:
+        from airflow_provider_drpipelines._lifecycle import PipelineSource, deploy, retire
+
+        source = PipelineSource.read(self._source_path())
+        deployment = deploy(self.hook, source, self.pipeline_name, self.description, self.image_id, self.lock)
+        ti = context["ti"]
+        ti.xcom_push(key="pipeline_id", value=deployment.pipeline_id)
+        ti.xcom_push(key="version", value=deployment.version)
+        ti.xcom_push(key="changed", value=deployment.changed)
+        resume = {
+            "pipeline_id": deployment.pipeline_id,
+            "version": deployment.version,
+            "supersedes": deployment.supersedes,
+        }
+        if deployment.status is not None and deployment.target.ends_wait(deployment.status):
+            return self._built(context, deployment.target, deployment.status, None, resume)
+        if not self.wait_for_ready:
+            retire(self.hook, deployment, ready=True)
+            return {"pipeline_id": deployment.pipeline_id, "version": deployment.version}
+        return self._wait(context, deployment.target, resume)
+
+    def _built(self, context: Context, target: Any, status: str, detail: str | None, resume: dict[str, Any]) -> Any:
+        from airflow_provider_drpipelines._lifecycle import Deployment, retire
+        from airflow_provider_drpipelines._readiness import raise_unless_ready
+
+        ready = status == target.ready
+        retire(
+            self.hook, Deployment(resume["pipeline_id"], resume["version"], True, status, resume["supersedes"]), ready
+        )
+        if not ready and detail is None:
+            detail = self.hook.get_version(target.resource_id, target.version).get("errorDetail")
+        raise_unless_ready(self.hook, target, status, detail)
+        return {"pipeline_id": resume["pipeline_id"], "version": resume["version"]}
+
+
+class DataRobotPipelineImageOperator(_WaitsUntilReady):
+    """Provide an execution image with these packages and wait until it is built; returns the image id.
+
+    An image with this name whose newest version has the same spec (packages in any order, python version,
+    gpu) is reused; a different spec, or a newest version whose build failed, becomes a new version of it.
+    A build that ends ERROR fails the task with the tail of its build log. The version is also pushed as the
+    XCom ``image_version``.
+
+    :param name: the image name (unique per user).
+    :param packages: pip requirement strings.
+    :param python_version: ``"3.10"`` to ``"3.13"``.
+    :param description: description of a created image.
+    :param gpu: build for GPU nodes.
+    :param timeout: how long to wait for the build.
+    :param deferrable: wait in the triggerer instead of the worker.
+    """
+
+    template_fields: Sequence[str] = ("name", "packages", "python_version", "description")
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        packages: list[str],
+        python_version: str,
+        description: str | None = None,
+        gpu: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        from airflow_provider_drpipelines._lifecycle import check_packages, check_python_version
+
+        if not isinstance(name, str) or not name.strip():
+            raise DataRobotConfigError(f"name must be a non-empty string, got {name!r}.")
+        if not _is_template(packages):
+            check_packages(packages)
+        if not _is_template(python_version):
+            check_python_version(python_version)
+        self.name = name
+        self.packages = packages
+        self._packages_template = packages
+        self.python_version = python_version
+        self.description = description
+        self.gpu = gpu
+
+    def execute(self, context: Context) -> str:
+        from airflow_provider_drpipelines._lifecycle import (
+            ImageSpec,
+            check_packages,
+            check_python_version,
+            provide_image,
+        )
+
+        packages = check_packages(_native(self._packages_template, self.packages))
+        spec = ImageSpec(self.name, tuple(packages), check_python_version(self.python_version), bool(self.gpu))
+        target = provide_image(self.hook, spec, self.description)
+        context["ti"].xcom_push(key="image_version", value=target.version)
+        return str(self._wait(context, target, {}))
+
+    def _built(self, context: Context, target: Any, status: str, detail: str | None, resume: dict[str, Any]) -> Any:
+        from airflow_provider_drpipelines._readiness import raise_unless_ready
+
+        raise_unless_ready(self.hook, target, status, detail)
+        return target.resource_id
+
+
+class DataRobotGetPipelineRunResultsOperator(_PipelinesOperator):
+    """Push what a run's tasks produced: per task its status and, when small, its result value.
+
+    For runs followed by :class:`~airflow_provider_drpipelines.sensors.DataRobotPipelineRunSensor`. Returns
+    (and pushes as ``pipeline_results``) ``{task name: {status, task_id, node_id, value | value_size, ...}}``;
+    a value larger than ``result_size_limit`` gives its size and the ids to fetch it. Result URLs (presigned,
+    a credential until they expire) are never pushed or logged.
+
+    :param pipeline_id: the pipeline.
+    :param pipeline_name: or the exact name of an active pipeline (exactly one of the two).
+    :param run_id: the run.
+    :param version: the locked version the run belongs to (used to check ``tasks``), or None for a draft run.
+    :param tasks: True for every task, or a list of task names.
+    :param result_size_limit: largest JSON-encoded result value (bytes) pushed.
+    """
+
+    template_fields: Sequence[str] = ("pipeline_id", "pipeline_name", "run_id", "version", "tasks")
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        pipeline_id: str | None = None,
+        pipeline_name: str | None = None,
+        version: int | str | None = None,
+        tasks: bool | list[str] = True,
+        result_size_limit: int = DEFAULT_RESULT_SIZE_LIMIT,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._set_pipeline(pipeline_id, pipeline_name)
+        self.run_id = run_id
+        self.version = version
+        if not _is_template(tasks) and check_push_results(tasks) is False:
+            raise DataRobotConfigError("tasks must be True or a list of task names, not False.")
+        self.tasks = tasks
+        self._tasks_template = tasks
+        self.result_size_limit = check_size_limit(result_size_limit)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_drpipelines._results import RESULTS_XCOM_KEY, check_task_names, collect_results
+
+        self._resolve_pipeline()
+        tasks = check_push_results(_native(self._tasks_template, self.tasks))
+        wanted = tasks if isinstance(tasks, list) else None
+        if wanted is not None:
+            version = self._scope(_version_argument(self.version, none_means_draft=True))
+            check_task_names(self.hook, self.pipeline_id, version, wanted)
+        results = collect_results(self.hook, self.pipeline_id, self.run_id, wanted, self.result_size_limit)
+        context["ti"].xcom_push(key=RESULTS_XCOM_KEY, value=results)
+        for name, entry in results.items():
+            self.log.info("Task %s: %s%s", name, entry["status"], "" if "value" in entry else " (no value pushed)")
+        return results

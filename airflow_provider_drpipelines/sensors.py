@@ -24,6 +24,7 @@ class DataRobotPipelineRunSensor(BaseSensorOperator):
     The sensor does not own the run: its timeout and a kill leave the run alone unless ``cancel_on_kill``.
 
     :param pipeline_id: the pipeline.
+    :param pipeline_name: or the exact name of an active pipeline (exactly one of the two; costs one call).
     :param run_id: the run (e.g. ``"{{ ti.xcom_pull(task_ids='start', key='run_id') }}"``).
     :param version: the locked version the run belongs to (number or its string), or None for a draft run.
     :param deferrable: wait in the triggerer instead of holding a worker slot between pokes.
@@ -31,13 +32,14 @@ class DataRobotPipelineRunSensor(BaseSensorOperator):
     :param cancel_on_kill: with ``deferrable``, cancel the run when a person kills the deferred sensor.
     """
 
-    template_fields: Sequence[str] = ("pipeline_id", "run_id", "version")
+    template_fields: Sequence[str] = ("pipeline_id", "pipeline_name", "run_id", "version")
 
     def __init__(
         self,
         *,
-        pipeline_id: str,
         run_id: str,
+        pipeline_id: str | None = None,
+        pipeline_name: str | None = None,
         version: int | str | None = None,
         datarobot_pipelines_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -46,7 +48,11 @@ class DataRobotPipelineRunSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.pipeline_id = pipeline_id
+        from airflow_provider_drpipelines._names import check_pipeline_reference
+
+        check_pipeline_reference(pipeline_id, pipeline_name, type(self).__name__)
+        self.pipeline_id: str = pipeline_id  # type: ignore[assignment]
+        self.pipeline_name = pipeline_name
         self.run_id = run_id
         self.version = version
         self.datarobot_pipelines_conn_id = datarobot_pipelines_conn_id
@@ -70,10 +76,18 @@ class DataRobotPipelineRunSensor(BaseSensorOperator):
             int(self.version) if isinstance(self.version, str) and self.version.isdigit() else self.version
         )
 
+    def _resolve_pipeline(self) -> None:
+        """A name becomes the id once per task instance (one call)."""
+        if self.pipeline_name is not None and not self.pipeline_id:
+            from airflow_provider_drpipelines._names import resolve_pipeline_id
+
+            self.pipeline_id = resolve_pipeline_id(self.hook, self.pipeline_name)
+
     def poke(self, context: Context) -> bool:
         from airflow_provider_drpipelines._runs import raise_unless_completed
         from airflow_provider_drpipelines.statuses import ends_wait
 
+        self._resolve_pipeline()
         version = self._version_number
         status: str = self.hook.get_run_status(self.pipeline_id, self.run_id, version)["status"]
         self.log.info("Pipeline run %s is %s.", self.run_id, status)

@@ -48,6 +48,10 @@ class TaskExecutionStatus:
 
 FAILED_TASK_STATUSES: Final = frozenset({TaskExecutionStatus.FAILED, TaskExecutionStatus.ERRORED})
 
+#: Run ends caused by the pipeline's own code or by a person: ``retry_failed_runs=False`` retries neither.
+#: ERRORED (a platform fault) is not among them; it always stays retryable.
+USER_ENDED_RUN_STATUSES: Final = frozenset({RunStatus.FAILED, RunStatus.CANCELLED})
+
 
 class PipelineMode:
     DRAFT: Final = "draft"
@@ -59,6 +63,8 @@ LATEST_VERSION: Final = "latest"
 
 
 class VersionStatus:
+    """A pipeline version is PENDING while the service traces it, then READY or FAILED (with errorDetail)."""
+
     PENDING: Final = "PENDING"
     READY: Final = "READY"
     FAILED: Final = "FAILED"
@@ -76,9 +82,15 @@ class ScheduleStatus:
 
 
 class ImageStatus:
+    """An image version is CREATING while it builds, then READY or ERROR (with a build log)."""
+
     CREATING: Final = "CREATING"
     READY: Final = "READY"
     ERROR: Final = "ERROR"
+
+
+#: Python versions an execution image may use (pipelines-api.md §2; the CLI checks them client-side).
+IMAGE_PYTHON_VERSIONS: Final = ("3.10", "3.11", "3.12", "3.13")
 
 
 class RunTrigger:

@@ -11,6 +11,9 @@ emulator's ``/_emulator/stats``. The first ``execute()`` of the process is repor
 it also imports the hook, ``requests`` and the trigger, which DAG parsing never loads); the median and
 worst of the rest are the steady figures.
 
+Two more forms: the pipeline given by name (one more call, the name lookup) and ``dry_run=True`` (checks
+only, creates nothing, never defers): both have a target of 4 API calls.
+
     python bench/worker_slot.py            # 20 repetitions per version form
     python bench/worker_slot.py --quick    # 3 repetitions
 
@@ -44,6 +47,9 @@ from _common import (
 
 TARGET_SECONDS = 1.0
 TARGET_CALLS = 3
+#: A pipeline given by name costs one lookup more; a dry run reads the pipeline, its image and the input.
+TARGET_CALLS_BY_NAME = 4
+PIPELINE_NAME = "Score Customers"  # the name the service derives from the example's ``def score_customers``
 
 
 class FakeTaskInstance:
@@ -85,12 +91,12 @@ def locked_pipeline(api_url: str) -> str:
     return pipeline_id
 
 
-def one_task(emu: Any, pipeline_id: str, version: int | str, index: int) -> dict[str, Any]:
+def one_task(emu: Any, pipeline: dict[str, str], version: int | str, index: int) -> dict[str, Any]:
     from airflow_provider_drpipelines.operators import DataRobotRunPipelineOperator
 
     operator = DataRobotRunPipelineOperator(
-        task_id=f"run_{index}", pipeline_id=pipeline_id, version=version, deferrable=True,
-        payload={"batch_date": "2024-01-01", "_emulator": {"seconds": 3600}},
+        task_id=f"run_{index}", version=version, deferrable=True,
+        payload={"batch_date": "2024-01-01", "_emulator": {"seconds": 3600}}, **pipeline,
     )  # fmt: skip
     ti = FakeTaskInstance(index)
     context: dict[str, Any] = {"ti": ti, "task_instance": ti, "run_id": ti.run_id}
@@ -114,8 +120,7 @@ def one_task(emu: Any, pipeline_id: str, version: int | str, index: int) -> dict
     }  # fmt: skip
 
     resumed = DataRobotRunPipelineOperator(
-        task_id=f"run_{index}", pipeline_id=pipeline_id, version=version, deferrable=True,
-        payload={"batch_date": "2024-01-01"},
+        task_id=f"run_{index}", version=version, deferrable=True, payload={"batch_date": "2024-01-01"}, **pipeline
     )  # fmt: skip
     calls_before = emu.stats()["requests"]
     started = time.perf_counter()
@@ -124,10 +129,30 @@ def one_task(emu: Any, pipeline_id: str, version: int | str, index: int) -> dict
     calls_complete = emu.stats()["requests"] - calls_before
     if returned != trigger.run_id:
         raise RuntimeError(f"execute_complete returned {returned!r}, expected {trigger.run_id!r}")
+    form = f"{version} by name" if "pipeline_name" in pipeline else str(version)
     return {
-        "version": str(version), "execute_s": to_defer, "execute_calls": calls_execute,
+        "version": form, "execute_s": to_defer, "execute_calls": calls_execute,
         "execute_complete_s": to_complete, "execute_complete_calls": calls_complete,
     }  # fmt: skip
+
+
+def one_dry_run(emu: Any, index: int) -> dict[str, Any]:
+    """A dry run by name: it returns its report without deferring and must create nothing."""
+    from airflow_provider_drpipelines.operators import DataRobotRunPipelineOperator
+
+    operator = DataRobotRunPipelineOperator(
+        task_id=f"dry_run_{index}", pipeline_name=PIPELINE_NAME, version="latest", dry_run=True,
+        payload={"batch_date": "2024-01-01"},
+    )  # fmt: skip
+    ti = FakeTaskInstance(index)
+    before = emu.stats()
+    started = time.perf_counter()
+    report = operator.execute({"ti": ti, "task_instance": ti, "run_id": ti.run_id})
+    seconds = time.perf_counter() - started
+    after = emu.stats()
+    if not report["ok"] or (after["inputs"], after["runs"]) != (before["inputs"], before["runs"]):
+        raise RuntimeError(f"the dry run failed or created something: {report}")
+    return {"version": "dry run by name", "execute_s": seconds, "execute_calls": after["requests"] - before["requests"]}
 
 
 def main() -> int:
@@ -144,25 +169,31 @@ def main() -> int:
     with EmulatorProcess(token=TOKEN) as emu:
         point_connection_at(emu.base_url)
         pipeline_id = locked_pipeline(emu.api_url)
-        cold = one_task(emu, pipeline_id, 1, 0)
+        cold = one_task(emu, {"pipeline_id": pipeline_id}, 1, 0)
         for index in range(1, repeat + 1):
             for version in (1, "latest"):
-                samples.append(one_task(emu, pipeline_id, version, index))
+                samples.append(one_task(emu, {"pipeline_id": pipeline_id}, version, index))
+            samples.append(one_task(emu, {"pipeline_name": PIPELINE_NAME}, 1, index))
+            samples.append(one_dry_run(emu, index))
 
     rows, summary = [], {}
-    for version in ("1", "latest"):
+    for version in ("1", "latest", "1 by name", "dry run by name"):
         runs = [s for s in samples if s["version"] == version]
+        target_calls = TARGET_CALLS if version in ("1", "latest") else TARGET_CALLS_BY_NAME
         for phase in ("execute", "execute_complete"):
+            if f"{phase}_s" not in runs[0]:
+                continue
             seconds = [s[f"{phase}_s"] for s in runs]
             calls = sorted({s[f"{phase}_calls"] for s in runs})
             worst = max(seconds)
-            ok = worst <= TARGET_SECONDS and max(calls) <= TARGET_CALLS
+            ok = worst <= TARGET_SECONDS and max(calls) <= target_calls
             key = f"{phase} (version={version})"
             summary[key] = {"median_s": median(seconds), "p90_s": percentile(seconds, 90), "max_s": worst,
                             "api_calls": calls, "passed": ok}  # fmt: skip
             label = "execute() -> deferred" if phase == "execute" else "execute_complete()"
+            label = "execute() -> report" if version.startswith("dry run") else label
             rows.append([f"{label}, version={version}", median(seconds) * 1000, percentile(seconds, 90) * 1000,
-                         worst * 1000, "/".join(map(str, calls)), f"<= {TARGET_SECONDS * 1000:g} ms, <= {TARGET_CALLS}",
+                         worst * 1000, "/".join(map(str, calls)), f"<= {TARGET_SECONDS * 1000:g} ms, <= {target_calls}",
                          verdict(ok)])  # fmt: skip
     rows.append(["cold: first execute() in the process", cold["execute_s"] * 1000, "", "", cold["execute_calls"],
                  f"<= {TARGET_SECONDS * 1000:g} ms", verdict(cold["execute_s"] <= TARGET_SECONDS)])  # fmt: skip

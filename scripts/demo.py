@@ -29,6 +29,7 @@ DAG_IDS = (
     "example_datarobot_pipeline_fan_out",
     "example_datarobot_pipeline_fire_and_watch",
     "example_datarobot_pipeline_lifecycle",
+    "example_datarobot_pipeline_deploy_on_change",
 )
 
 

@@ -24,13 +24,19 @@ def main(argv: list[str] | None = None) -> None:
         help="how long an image version stays CREATING (default %(default)s)",
     )
     parser.add_argument(
+        "--version-seconds",
+        type=float,
+        default=0.5,
+        help="how long a new pipeline version stays PENDING (default %(default)s)",
+    )
+    parser.add_argument(
         "--log-level",
         default="warning",
         choices=["critical", "error", "warning", "info", "debug", "trace"],
         help="uvicorn log level (default %(default)s)",
     )
     args = parser.parse_args(argv)
-    serve(args.host, args.port, args.token, args.run_seconds, args.image_seconds, args.log_level)
+    serve(args.host, args.port, args.token, args.run_seconds, args.image_seconds, args.log_level, args.version_seconds)
 
 
 if __name__ == "__main__":

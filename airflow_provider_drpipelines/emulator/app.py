@@ -295,11 +295,15 @@ def _image_routes(route: Routes, store: Store) -> None:
         if item.status(now()) not in (ImageStatus.READY, ImageStatus.ERROR):
             raise conflict(f"Version {number} of image {iid} is still building; logs are available once READY")
         packages = " ".join(item.definition["packages"]) or "(none)"
-        return {
-            "logs": f"Step 1/3 : FROM python:{item.definition['pythonVersion'] or '3.12'}-slim\n"
-            f"Step 2/3 : RUN pip install {packages}\nStep 3/3 : LABEL emulator=true\n"
-            f"Successfully built image {iid} version {number}\n"
-        }
+        logs = (
+            f"Step 1/3 : FROM python:{item.definition['pythonVersion'] or '3.12'}-slim\n"
+            f"Step 2/3 : RUN pip install {packages}\n"
+        )
+        if item.build_error:
+            return {
+                "logs": logs + f"{item.build_error}\nThe command '/bin/sh -c pip install' returned a non-zero code: 1\n"
+            }
+        return {"logs": logs + f"Step 3/3 : LABEL emulator=true\nSuccessfully built image {iid} version {number}\n"}
 
 
 def _pipeline_routes(route: Routes, store: Store) -> None:
@@ -312,7 +316,8 @@ def _pipeline_routes(route: Routes, store: Store) -> None:
         return views.created(
             store.create_pipeline(
                 text, filename, fields["name"], fields["description"], fields["mode"], fields["image_id"]
-            )
+            ),
+            now(),
         )
 
     @route("GET", "/pipelines")
@@ -323,7 +328,9 @@ def _pipeline_routes(route: Routes, store: Store) -> None:
         mode: Literal["draft", "locked"] | None = None,
         search: str | None = None,
     ) -> JSONObject:
-        return page(request, store.list_pipelines(mode, search), offset, limit, views.pipeline_item)
+        moment = now()
+        pipelines = store.list_pipelines(mode, search)
+        return page(request, pipelines, offset, limit, lambda p: views.pipeline_item(p, moment))
 
     @route("GET", "/pipelines/{pid}")
     async def get_pipeline(pid: str) -> JSONObject:
@@ -338,7 +345,8 @@ def _pipeline_routes(route: Routes, store: Store) -> None:
                 ("body", "mode"), "mode cannot be changed here; use PATCH /pipelines/{id}/mode", fields["mode"]
             )
         return views.created(
-            store.update_pipeline(pid, text, filename, fields["name"], fields["description"], fields["image_id"])
+            store.update_pipeline(pid, text, filename, fields["name"], fields["description"], fields["image_id"]),
+            now(),
         )
 
     @route("DELETE", "/pipelines/{pid}", status=204)
@@ -348,19 +356,21 @@ def _pipeline_routes(route: Routes, store: Store) -> None:
 
     @route("PATCH", "/pipelines/{pid}/mode")
     async def lock_pipeline(pid: str) -> JSONObject:
-        return views.created(store.lock_pipeline(pid))
+        return views.created(store.lock_pipeline(pid), now())
 
     @route("POST", "/pipelines/{pid}/clone", status=201)
     async def clone_pipeline(pid: str, body: CloneBody | None = None) -> JSONObject:
-        return views.created(store.clone_pipeline(pid, body.name if body else None))
+        return views.created(store.clone_pipeline(pid, body.name if body else None), now())
 
     @route("GET", "/pipelines/{pid}/versions")
     async def list_versions(pid: str, request: Request, offset: Offset = 0, limit: Limit = 100) -> JSONObject:
-        return page(request, list(reversed(store.pipeline(pid).versions)), offset, limit, views.version)
+        moment = now()
+        versions = list(reversed(store.pipeline(pid).versions))
+        return page(request, versions, offset, limit, lambda v: views.version(v, moment))
 
     @route("GET", "/pipelines/{pid}/versions/{number}")
     async def get_version(pid: str, number: int) -> JSONObject:
-        return views.version(store.version(store.pipeline(pid), number))
+        return views.version(store.version(store.pipeline(pid), number), now())
 
     @route.scoped("GET", "/graph")
     async def get_graph(pid: str, version: Version) -> JSONObject:
@@ -589,9 +599,11 @@ def _admin_routes(store: Store, faults: FaultBook, log: RequestLog) -> APIRouter
     return router
 
 
-def create_app(token: str = "emulator-token", run_seconds: float = 2.0, image_seconds: float = 1.0) -> Gateway:
+def create_app(
+    token: str = "emulator-token", run_seconds: float = 2.0, image_seconds: float = 1.0, version_seconds: float = 0.5
+) -> Gateway:
     """The emulator as one ASGI app: the gateway (auth, faults, log, fast status poll) in front of FastAPI."""
-    store = Store(run_seconds, image_seconds)
+    store = Store(run_seconds, image_seconds, version_seconds=version_seconds)
     faults, log = FaultBook(), RequestLog()
     api = FastAPI(title="DataRobot pipelines API emulator", redirect_slashes=False)
 

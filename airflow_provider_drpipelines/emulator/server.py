@@ -58,10 +58,15 @@ class _ReadyServer(uvicorn.Server):
 
 
 def _server(
-    token: str, run_seconds: float, image_seconds: float, log_level: str, on_ready: Callable[[], None]
+    token: str,
+    run_seconds: float,
+    image_seconds: float,
+    log_level: str,
+    on_ready: Callable[[], None],
+    version_seconds: float = 0.5,
 ) -> _ReadyServer:
     config = uvicorn.Config(
-        create_app(token=token, run_seconds=run_seconds, image_seconds=image_seconds),
+        create_app(token=token, run_seconds=run_seconds, image_seconds=image_seconds, version_seconds=version_seconds),
         loop="auto",  # uvloop and httptools when installed
         http="auto",
         lifespan="off",
@@ -76,7 +81,15 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def serve(host: str, port: int, token: str, run_seconds: float, image_seconds: float, log_level: str) -> None:
+def serve(
+    host: str,
+    port: int,
+    token: str,
+    run_seconds: float,
+    image_seconds: float,
+    log_level: str,
+    version_seconds: float = 0.5,
+) -> None:
     """Run in the foreground until SIGTERM/SIGINT, then shut down gracefully and exit with status 0.
 
     uvicorn handles the signal while serving and re-raises it once shut down; the handlers set
@@ -86,7 +99,9 @@ def serve(host: str, port: int, token: str, run_seconds: float, image_seconds: f
         signal.signal(handled, _exit_cleanly)
     sock, base_url = bind(host, port)
     ready_line = READY_LINE.format(base_url=base_url)
-    server = _server(token, run_seconds, image_seconds, log_level, lambda: print(ready_line, flush=True))
+    server = _server(
+        token, run_seconds, image_seconds, log_level, lambda: print(ready_line, flush=True), version_seconds
+    )
     server.run(sockets=[sock])
 
 
@@ -103,10 +118,12 @@ class _Launcher:
         image_seconds: float = 1.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        version_seconds: float = 0.5,
     ) -> None:
         self.token = token
         self.run_seconds = run_seconds
         self.image_seconds = image_seconds
+        self.version_seconds = version_seconds
         self.host = host
         self.port = port
         self.base_url = ""
@@ -154,6 +171,10 @@ class _Launcher:
     def clear_faults(self) -> None:
         self._admin("DELETE", "/faults")
 
+    def clear_requests(self) -> None:
+        """Forget the logged requests (state and fault rules stay)."""
+        self._admin("DELETE", "/requests")
+
     def request_log(self, path: str | None = None, method: str | None = None) -> list[dict[str, Any]]:
         """Logged API requests, oldest first, optionally filtered by a path regex and a method."""
         query = urllib.parse.urlencode({k: v for k, v in (("path", path), ("method", method)) if v})
@@ -176,7 +197,9 @@ class EmulatorServer(_Launcher):
     def start(self) -> None:
         sock, self.base_url = bind(self.host, self.port)
         ready = threading.Event()
-        self._server = _server(self.token, self.run_seconds, self.image_seconds, "warning", ready.set)
+        self._server = _server(
+            self.token, self.run_seconds, self.image_seconds, "warning", ready.set, self.version_seconds
+        )
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name="drpipelines-emulator", daemon=True
         )
@@ -208,6 +231,7 @@ class EmulatorProcess(_Launcher):
             sys.executable, "-m", "airflow_provider_drpipelines.emulator",
             "--host", self.host, "--port", str(self.port), "--token", self.token,
             "--run-seconds", str(self.run_seconds), "--image-seconds", str(self.image_seconds),
+            "--version-seconds", str(self.version_seconds),
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command,

@@ -7,11 +7,20 @@ server), so everything it reports about a pipeline -- name, tasks, graph -- come
 from __future__ import annotations
 
 import ast
+import json
 import textwrap
 from dataclasses import dataclass
 
-PIPELINE_DECORATORS = frozenset({"pipeline", "lattice"})
-TASK_DECORATORS = frozenset({"task", "electron"})
+from airflow_provider_drpipelines._source import (
+    TASK_DECORATORS,
+    FunctionNode,
+    decorator_name,
+    default_pipeline_name,
+    functions,
+    has_decorator,
+    pipeline_functions,
+)
+
 PYTHON_VERSION = "3.12"
 
 
@@ -54,16 +63,40 @@ class GraphEdge:
 
 
 @dataclass(frozen=True)
+class PipelineParameter:
+    """One parameter of the ``@pipeline`` function: a key of the input payload."""
+
+    name: str
+    required: bool
+    default: object = None
+
+
+@dataclass(frozen=True)
 class ParsedPipeline:
     function_name: str
     tasks: tuple[TaskDef, ...]
     nodes: tuple[GraphNode, ...]
     edges: tuple[GraphEdge, ...]
+    parameters: tuple[PipelineParameter, ...] = ()
+    #: Why tracing the graph fails (the version becomes FAILED with this errorDetail); None when it works.
+    trace_error: str | None = None
+
+    @property
+    def input_set_template(self) -> str:
+        """``inputSetTemplate``: a JSON object text of the payload keys, defaults filled in, required ones null."""
+        return json.dumps({p.name: None if p.required else p.default for p in self.parameters})
+
+    def payload_problems(self, payload: dict[str, object], ignored: str) -> list[str]:
+        """Why a payload does not fit the signature (missing required keys, unknown keys); empty when it does."""
+        names = {p.name for p in self.parameters}
+        missing = [p.name for p in self.parameters if p.required and p.name not in payload]
+        unknown = sorted(key for key in payload if key not in names and key != ignored)
+        problems = [f"missing required parameter {name!r}" for name in missing]
+        return problems + [f"unknown parameter {key!r}" for key in unknown]
 
     @property
     def default_name(self) -> str:
-        """The display name the service derives from the function name (``my_workflow`` → ``My Workflow``)."""
-        return self.function_name.replace("_", " ").strip().title()
+        return default_pipeline_name(self.function_name)
 
     @property
     def task_names(self) -> list[str]:
@@ -73,22 +106,7 @@ class ParsedPipeline:
         return next((task for task in self.tasks if task.name == name), None)
 
 
-def _decorator_name(node: ast.expr) -> str | None:
-    """``task``, ``dr.task``, ``task(...)`` and ``ct.electron(...)`` all name their last identifier."""
-    if isinstance(node, ast.Call):
-        node = node.func
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    return None
-
-
-def _has_decorator(func: ast.FunctionDef | ast.AsyncFunctionDef, names: frozenset[str]) -> bool:
-    return any(_decorator_name(dec) in names for dec in func.decorator_list)
-
-
-def _parameters(func: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[TaskParameter, ...]:
+def _parameters(func: FunctionNode) -> tuple[TaskParameter, ...]:
     args = func.args
     every = [*args.posonlyargs, *args.args]
     if args.vararg:
@@ -99,7 +117,34 @@ def _parameters(func: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[TaskParam
     return tuple(TaskParameter(arg.arg, ast.unparse(arg.annotation) if arg.annotation else None) for arg in every)
 
 
-def _function_source(lines: list[str], func: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+def _pipeline_parameters(func: FunctionNode) -> tuple[PipelineParameter, ...]:
+    """Positional and keyword parameters with their defaults (non-literal defaults show as their source text)."""
+    args = func.args
+    positional = [*args.posonlyargs, *args.args]
+    defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+    pairs = [*zip(positional, defaults, strict=True), *zip(args.kwonlyargs, args.kw_defaults, strict=True)]
+    return tuple(PipelineParameter(arg.arg, default is None, _literal(default)) for arg, default in pairs)
+
+
+def _literal(node: ast.expr | None) -> object:
+    if node is None:
+        return None
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        return ast.unparse(node)
+
+
+def _trace_error(text: str, filename: str) -> str | None:
+    """What the service's graph tracing would stumble on: code that parses but does not compile."""
+    try:
+        compile(text, filename, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return f"SyntaxError: {exc.msg} ({filename}, line {exc.lineno})"
+    return None
+
+
+def _function_source(lines: list[str], func: FunctionNode) -> str:
     """The function's text including its decorators, dedented (as the service shows it)."""
     start = min([dec.lineno for dec in func.decorator_list] + [func.lineno])
     return textwrap.dedent("\n".join(lines[start - 1 : func.end_lineno])) + "\n"
@@ -127,7 +172,7 @@ class _CallCollector(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         self.generic_visit(node)
-        task = self.tasks.get(_decorator_name(node.func) or "")
+        task = self.tasks.get(decorator_name(node.func) or "")
         if task is None:
             return
         graph_node = GraphNode(len(self.nodes), task)
@@ -154,15 +199,16 @@ def parse_pipeline(text: str, filename: str) -> ParsedPipeline:
         module = ast.parse(text, filename=filename)
     except SyntaxError as exc:
         raise SourceError(f"invalid Python in {filename}, line {exc.lineno}: {exc.msg}") from None
-    functions = [node for node in ast.walk(module) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    pipelines = [func for func in functions if _has_decorator(func, PIPELINE_DECORATORS)]
+    pipelines = pipeline_functions(module)
     if not pipelines:
         raise SourceError(f"no @pipeline function found in {filename}")
     if len(pipelines) > 1:
         names = ", ".join(func.name for func in pipelines)
         raise SourceError(f"more than one @pipeline function found in {filename}: {names}")
     lines = text.splitlines()
-    task_funcs = sorted((func for func in functions if _has_decorator(func, TASK_DECORATORS)), key=lambda f: f.lineno)
+    task_funcs = sorted(
+        (func for func in functions(module) if has_decorator(func, TASK_DECORATORS)), key=lambda f: f.lineno
+    )
     tasks = tuple(
         TaskDef(
             id=position,
@@ -177,4 +223,11 @@ def parse_pipeline(text: str, filename: str) -> ParsedPipeline:
     for statement in pipelines[0].body:
         collector.visit(statement)
     nodes = collector.nodes or [GraphNode(index, task) for index, task in enumerate(tasks)]
-    return ParsedPipeline(pipelines[0].name, tasks, tuple(nodes), tuple(collector.edges))
+    return ParsedPipeline(
+        pipelines[0].name,
+        tasks,
+        tuple(nodes),
+        tuple(collector.edges),
+        _pipeline_parameters(pipelines[0]),
+        _trace_error(text, filename),
+    )

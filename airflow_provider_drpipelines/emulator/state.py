@@ -7,6 +7,7 @@ time (runs, image builds) is never stored; it is derived from timestamps when re
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -24,18 +25,35 @@ from airflow_provider_drpipelines.emulator.wire import (
     new_id,
     not_found,
 )
-from airflow_provider_drpipelines.statuses import ImageStatus, PipelineMode
+from airflow_provider_drpipelines.statuses import (
+    EMULATOR_SCRIPT_KEY,
+    ImageStatus,
+    InputState,
+    PipelineMode,
+    VersionStatus,
+)
 
 T = TypeVar("T")
 
 
 @dataclass
 class Version:
+    """A version is PENDING while the service traces it (``ready_at``), then READY, or FAILED if tracing fails."""
+
     number: int
     source: str
     filename: str
     parsed: ParsedPipeline
     created_at: float
+    ready_at: float
+
+    def status(self, now: float) -> str:
+        if now < self.ready_at:
+            return VersionStatus.PENDING
+        return VersionStatus.FAILED if self.parsed.trace_error else VersionStatus.READY
+
+    def error_detail(self, now: float) -> str | None:
+        return self.parsed.trace_error if self.status(now) == VersionStatus.FAILED else None
 
 
 @dataclass
@@ -71,6 +89,12 @@ class Input:
     payload: JSONObject
     created_at: float
     updated_at: float
+    #: Why the payload does not fit the pipeline's signature (state INVALID); empty when VALID.
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        return InputState.INVALID if self.problems else InputState.VALID
 
 
 @dataclass
@@ -94,9 +118,13 @@ class ImageVersion:
     created_at: float
     ready_at: float
     deleted: bool = False
+    #: The pip error that fails the build (ERROR once built); None for a build that succeeds.
+    build_error: str | None = None
 
     def status(self, now: float) -> str:
-        return ImageStatus.READY if now >= self.ready_at else ImageStatus.CREATING
+        if now < self.ready_at:
+            return ImageStatus.CREATING
+        return ImageStatus.ERROR if self.build_error else ImageStatus.READY
 
 
 @dataclass
@@ -114,6 +142,20 @@ class Image:
         return [version for version in reversed(self.versions) if not version.deleted]
 
 
+#: A pip requirement the emulator's "build" accepts: a name, optional extras, version specifiers, a marker.
+_REQUIREMENT = re.compile(
+    r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?(?:\[[A-Za-z0-9._,-]+\])?"
+    r"(?:\s*(?:===|==|!=|~=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+(?:\s*,\s*(?:===|==|!=|~=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+)*)?"
+    r"(?:\s*;.*)?$"
+)
+
+
+def build_error(packages: list[str]) -> str | None:
+    """The pip error an image build with these packages ends in, as pip words it; None when it builds."""
+    bad = next((spec for spec in packages if not _REQUIREMENT.match(spec.strip())), None)
+    return None if bad is None else f"ERROR: Invalid requirement: {bad!r}"
+
+
 def newest_first(items: Iterable[T], created: Callable[[T], float]) -> list[T]:
     return sorted(items, key=created, reverse=True)
 
@@ -121,9 +163,16 @@ def newest_first(items: Iterable[T], created: Callable[[T], float]) -> list[T]:
 class Store:
     """All emulator state, plus the rules of §4 that decide 404/409/422."""
 
-    def __init__(self, run_seconds: float, image_seconds: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        run_seconds: float,
+        image_seconds: float,
+        clock: Callable[[], float] = time.time,
+        version_seconds: float = 0.0,
+    ) -> None:
         self.run_seconds = run_seconds
         self.image_seconds = image_seconds
+        self.version_seconds = version_seconds
         self.clock = clock
         self.lock = threading.RLock()
         self.reset()
@@ -190,6 +239,10 @@ class Store:
         except SourceError as exc:
             raise ApiError(400, str(exc)) from None
 
+    def _new_version(self, number: int, text: str, filename: str, parsed: ParsedPipeline) -> Version:
+        now = self.clock()
+        return Version(number, text, filename, parsed, now, now + self.version_seconds)
+
     def _linkable_image(self, image_id: str | None) -> str | None:
         if image_id:
             self.image(image_id)
@@ -215,7 +268,7 @@ class Store:
                 description=description or None,
                 mode=mode or PipelineMode.DRAFT,
                 image_id=self._linkable_image(image_id),
-                versions=[Version(1, text, filename, parsed, now)],
+                versions=[self._new_version(1, text, filename, parsed)],
                 created_at=now,
                 updated_at=now,
             )
@@ -242,7 +295,7 @@ class Store:
                         f"pipeline name mismatch: {filename} defines @pipeline {parsed.function_name!r}, "
                         f"but pipeline {pid} is {expected!r}",
                     )
-                pipeline.versions.append(Version(len(pipeline.versions) + 1, text, filename, parsed, self.clock()))
+                pipeline.versions.append(self._new_version(len(pipeline.versions) + 1, text, filename, parsed))
             if name:
                 pipeline.name = name
             if description is not None:
@@ -302,9 +355,13 @@ class Store:
             scope = self.writable_scope(pid, number)
             parse_script(payload, scope.version.parsed)
             now = self.clock()
-            created = Input(new_id(), pid, number, payload, now, now)
+            created = Input(new_id(), pid, number, payload, now, now, self._payload_problems(scope, payload))
             self.inputs[created.id] = created
             return created
+
+    @staticmethod
+    def _payload_problems(scope: Scope, payload: JSONObject) -> list[str]:
+        return scope.version.parsed.payload_problems(payload, EMULATOR_SCRIPT_KEY)
 
     def list_inputs(self, pid: str, number: int | None) -> list[Input]:
         with self.lock:
@@ -327,6 +384,7 @@ class Store:
             scope = self.writable_scope(pid, None)
             parse_script(payload, scope.version.parsed)
             found.payload = payload
+            found.problems = self._payload_problems(scope, payload)
             found.updated_at = self.clock()
             return found
 
@@ -347,6 +405,10 @@ class Store:
                 where = "the draft" if source.version is None else f"version {source.version}"
                 here = "the draft" if number is None else f"version {number}"
                 raise conflict(f"Input {input_id} belongs to {where}, not {here}")
+            if scope.version.status(self.clock()) == VersionStatus.FAILED:
+                raise conflict(
+                    f"Version {scope.version.number} of pipeline {pid} is FAILED: {scope.version.parsed.trace_error}"
+                )
             script = parse_script(source.payload, scope.version.parsed)
             image_id = image_id or scope.pipeline.image_id
             image_version = self.image(image_id).active_versions[0].number if image_id else None
@@ -480,7 +542,9 @@ class Store:
 
     def _add_image_version(self, image: Image, definition: JSONObject) -> None:
         now = self.clock()
-        image.versions.append(ImageVersion(len(image.versions) + 1, definition, now, now + self.image_seconds))
+        number = len(image.versions) + 1
+        error = build_error(definition["packages"])
+        image.versions.append(ImageVersion(number, definition, now, now + self.image_seconds, build_error=error))
         image.updated_at = now
 
     def create_image(self, name: str, description: str | None, definition: JSONObject) -> Image:

@@ -19,23 +19,17 @@ from airflow_provider_drpipelines.emulator.state import (
     Version,
 )
 from airflow_provider_drpipelines.emulator.wire import JSONObject, rfc3339
-from airflow_provider_drpipelines.statuses import (
-    ImageStatus,
-    InputState,
-    RunTrigger,
-    ScheduleStatus,
-    VersionStatus,
-)
+from airflow_provider_drpipelines.statuses import ImageStatus, RunTrigger, ScheduleStatus
 
 
-def version(item: Version) -> JSONObject:
+def version(item: Version, now: float) -> JSONObject:
     return {
         "version": item.number,
-        "status": VersionStatus.READY,
+        "status": item.status(now),
         "taskNames": item.parsed.task_names,
         "pythonVersion": PYTHON_VERSION,
         "resourceBundle": None,
-        "errorDetail": None,
+        "errorDetail": item.error_detail(now),
         "createdAt": rfc3339(item.created_at),
     }
 
@@ -49,7 +43,7 @@ def linked_image(image: Image | None, now: float) -> JSONObject | None:
         "name": image.name,
         "version": newest.number,
         "status": newest.status(now),
-        "errorDetail": None,
+        "errorDetail": newest.build_error if newest.status(now) == ImageStatus.ERROR else None,
     }
 
 
@@ -61,28 +55,28 @@ def pipeline(item: Pipeline, image: Image | None, now: float) -> JSONObject:
         "mode": item.mode,
         "isActive": True,
         "taskNames": item.latest.parsed.task_names,
-        "inputSetTemplate": None,
+        "inputSetTemplate": item.latest.parsed.input_set_template,
         "imageId": item.image_id,
         "linkedImage": linked_image(image, now),
         "pythonVersion": PYTHON_VERSION,
         "resourceBundle": None,
         "version": item.latest.number,
-        "status": VersionStatus.READY,
+        "status": item.latest.status(now),
         "latestVersion": item.latest.number,
         "createdAt": rfc3339(item.created_at),
         "updatedAt": rfc3339(item.updated_at),
-        "versions": [version(v) for v in item.versions],
+        "versions": [version(v, now) for v in item.versions],
     }
 
 
-def created(item: Pipeline) -> JSONObject:
+def created(item: Pipeline, now: float) -> JSONObject:
     """CreateResponse: answer of create, update, lock and clone; ``version`` is the newest number."""
     return {
         "id": item.id,
         "name": item.name,
         "description": item.description,
         "version": item.latest.number,
-        "status": VersionStatus.READY,
+        "status": item.latest.status(now),
         "mode": item.mode,
         "taskNames": item.latest.parsed.task_names,
         "imageId": item.image_id,
@@ -90,7 +84,7 @@ def created(item: Pipeline) -> JSONObject:
     }
 
 
-def pipeline_item(item: Pipeline) -> JSONObject:
+def pipeline_item(item: Pipeline, now: float) -> JSONObject:
     return {
         "id": item.id,
         "name": item.name,
@@ -99,7 +93,7 @@ def pipeline_item(item: Pipeline) -> JSONObject:
         "isActive": True,
         "latestVersion": item.latest.number,
         "version": item.latest.number,
-        "status": VersionStatus.READY,
+        "status": item.latest.status(now),
         "createdAt": rfc3339(item.created_at),
         "updatedAt": rfc3339(item.updated_at),
     }
@@ -155,7 +149,7 @@ def input_(item: Input) -> JSONObject:
         "versionId": item.version,
         "isDraft": item.version is None,
         "payload": item.payload,
-        "state": InputState.VALID,
+        "state": item.state,
         "createdAt": rfc3339(item.created_at),
         "updatedAt": rfc3339(item.updated_at),
     }
@@ -231,7 +225,7 @@ def image_version(item: ImageVersion, image_id: str, now: float) -> JSONObject:
         "version": item.number,
         "definition": item.definition,
         "status": status,
-        "errorDetail": None,
+        "errorDetail": item.build_error if status == ImageStatus.ERROR else None,
         "imageUri": f"registry.emulator.local/pipelines/{image_id}:v{item.number}" if ready else None,
         "createdAt": rfc3339(item.created_at),
         "updatedAt": rfc3339(item.ready_at if ready else item.created_at),

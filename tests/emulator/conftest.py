@@ -1,4 +1,4 @@
-"""One in-process emulator per test module, with fast runs (0.6 s) and image builds (0.3 s)."""
+"""One in-process emulator per test module, with fast runs (0.6 s), image builds and version tracing (0.3 s)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ from .client import Api
 
 RUN_SECONDS = 0.6
 IMAGE_SECONDS = 0.3
+VERSION_SECONDS = 0.3
 
 
 @pytest.fixture(scope="module")
 def emu() -> Iterator[EmulatorServer]:
-    with EmulatorServer(token="test-token", run_seconds=RUN_SECONDS, image_seconds=IMAGE_SECONDS) as server:
+    with EmulatorServer(
+        token="test-token", run_seconds=RUN_SECONDS, image_seconds=IMAGE_SECONDS, version_seconds=VERSION_SECONDS
+    ) as server:
         yield server
 
 

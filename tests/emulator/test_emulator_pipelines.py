@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -36,7 +38,7 @@ def test_bearer_and_token_schemes_are_both_accepted(api: Api, scheme: str) -> No
     assert response.status_code == 200
 
 
-def test_create_returns_draft_v1_ready(api: Api) -> None:
+def test_create_returns_draft_v1_pending(api: Api) -> None:
     created = api.pipeline(description="nightly")
     assert HEX24.match(created["id"])
     assert RFC3339_Z.match(created["createdAt"])
@@ -45,7 +47,7 @@ def test_create_returns_draft_v1_ready(api: Api) -> None:
         "name": "My Workflow",
         "description": "nightly",
         "version": 1,
-        "status": "READY",
+        "status": "PENDING",
         "mode": "draft",
         "taskNames": ["load", "train"],
         "imageId": None,
@@ -80,7 +82,7 @@ def test_get_pipeline_detail(api: Api) -> None:
     detail = api.ok("GET", f"/pipelines/{pid}")
     assert detail["mode"] == "draft" and detail["isActive"] is True
     assert detail["taskNames"] == ["load", "train"]
-    assert [(v["version"], v["status"], v["pythonVersion"]) for v in detail["versions"]] == [(1, "READY", "3.12")]
+    assert [(v["version"], v["status"], v["pythonVersion"]) for v in detail["versions"]] == [(1, "PENDING", "3.12")]
     assert RFC3339_Z.match(detail["updatedAt"])
     assert api("GET", "/pipelines/000000000000000000000000").json() == {
         "detail": "Pipeline 000000000000000000000000 not found"
@@ -212,3 +214,27 @@ def test_unknown_route_is_json_404(api: Api) -> None:
     response = api("GET", "/nothing/here")
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/json"
+
+
+def _version_status(api: Api, pid: str, number: int = 1) -> dict[str, Any]:
+    """The version once its tracing is over (PENDING for the emulator's version_seconds)."""
+    while (found := api.ok("GET", f"/pipelines/{pid}/versions/{number}"))["status"] == "PENDING":
+        time.sleep(0.02)
+    return dict(found)
+
+
+def test_a_version_is_pending_then_ready(api: Api) -> None:
+    pid = api.pipeline()["id"]
+    assert api.ok("GET", f"/pipelines/{pid}/versions/1")["status"] == "PENDING"
+    version = _version_status(api, pid)
+    assert (version["status"], version["errorDetail"]) == ("READY", None)
+
+
+def test_a_version_whose_source_does_not_compile_fails_and_cannot_run(api: Api) -> None:
+    pid = api.locked(pipeline_source() + "\nreturn None\n")  # parses (so it uploads), but does not compile
+    version = _version_status(api, pid)
+    assert version["status"] == "FAILED"
+    assert version["errorDetail"] == "SyntaxError: 'return' outside function (flow.py, line 18)"
+    iid = api.input(pid, version=1)
+    refused = api("POST", f"/pipelines/{pid}/versions/1/dispatches", json={"inputId": iid})
+    assert refused.status_code == 409 and "FAILED" in refused.json()["detail"]

@@ -12,31 +12,40 @@ from .client import Api, pipeline_source
 THREE_TASKS = pipeline_source(tasks=("extract", "transform", "publish"))
 
 
+def test_input_state_says_whether_the_payload_fits_the_pipeline_signature(api: Api) -> None:
+    pid = api.pipeline()["id"]
+    template = api.ok("GET", f"/pipelines/{pid}")["inputSetTemplate"]
+    assert template == '{"data": null}'  # my_workflow(data: dict): required, so null
+    valid = api.ok("POST", f"/pipelines/{pid}/inputs", 201, json={"payload": {"data": 1, "_emulator": {}}})
+    missing = api.ok("POST", f"/pipelines/{pid}/inputs", 201, json={"payload": {"other": 1}})
+    assert (valid["state"], missing["state"]) == ("VALID", "INVALID")
+
+
 @pytest.mark.parametrize("locked", [False, True])
 def test_input_crud_in_both_scopes(api: Api, locked: bool) -> None:
     pid = api.locked() if locked else api.pipeline()["id"]
     scope = "/versions/1" if locked else ""
-    created = api.ok("POST", f"/pipelines/{pid}{scope}/inputs", 201, json={"payload": {"a": 1}})
+    created = api.ok("POST", f"/pipelines/{pid}{scope}/inputs", 201, json={"payload": {"data": 1}})
     assert created | {"id": None, "createdAt": None, "updatedAt": None} == {
         "id": None,
         "pipelineId": pid,
         "versionId": 1 if locked else None,
         "isDraft": not locked,
-        "payload": {"a": 1},
+        "payload": {"data": 1},
         "state": "VALID",
         "createdAt": None,
         "updatedAt": None,
     }
     iid = created["id"]
-    second = api.input(pid, {"b": 2}, version=1 if locked else None)
+    second = api.input(pid, {"data": 2}, version=1 if locked else None)
     listed = api.ok("GET", f"/pipelines/{pid}{scope}/inputs/")
     assert [i["id"] for i in listed["data"]] == [second, iid]
-    assert api.ok("GET", f"/pipelines/{pid}{scope}/inputs/{iid}")["payload"] == {"a": 1}
-    patched = api("PATCH", f"/pipelines/{pid}{scope}/inputs/{iid}", json={"payload": {"a": 2}})
+    assert api.ok("GET", f"/pipelines/{pid}{scope}/inputs/{iid}")["payload"] == {"data": 1}
+    patched = api("PATCH", f"/pipelines/{pid}{scope}/inputs/{iid}", json={"payload": {"data": 3}})
     if locked:
         assert patched.status_code == 409 and "immutable" in patched.json()["detail"]
     else:
-        assert patched.json()["payload"] == {"a": 2}
+        assert patched.json()["payload"] == {"data": 3}
     deleted = api("DELETE", f"/pipelines/{pid}{scope}/inputs/{iid}")
     assert (deleted.status_code, deleted.content) == (204, b"")
     assert api("GET", f"/pipelines/{pid}{scope}/inputs/{iid}").status_code == 404

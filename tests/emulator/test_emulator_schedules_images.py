@@ -129,3 +129,14 @@ INVALID_CRON = ["", "* * * *", "* * * * * *", "60 * * * *", "* 24 * * *", "* * 0
 @pytest.mark.parametrize("expression", [*INVALID_CRON, "5-1 * * * *", "*/0 * * * *", "x * * * *"])
 def test_invalid_cron_expressions(expression: str) -> None:
     assert cron_error(expression)
+
+
+def test_an_image_with_an_invalid_requirement_ends_error_with_pips_log(api: Api) -> None:
+    iid = api.ok("POST", "/pipelines/images", 201, json={"name": "broken", "pip": ["pandas==="]})["id"]
+    while (image := api.ok("GET", f"/pipelines/images/{iid}"))["versions"][0]["status"] == "CREATING":
+        time.sleep(0.02)
+    assert image["versions"][0]["status"] == "ERROR"
+    assert image["versions"][0]["errorDetail"] == "ERROR: Invalid requirement: 'pandas==='"
+    assert image["versions"][0]["imageUri"] is None
+    logs = api.ok("GET", f"/pipelines/images/{iid}/versions/1/logs")["logs"]
+    assert "Invalid requirement: 'pandas==='" in logs and "non-zero code" in logs

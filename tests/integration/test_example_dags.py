@@ -18,6 +18,7 @@ EXAMPLE_DAG_IDS = {
     "example_datarobot_pipeline_fan_out",
     "example_datarobot_pipeline_fire_and_watch",
     "example_datarobot_pipeline_lifecycle",
+    "example_datarobot_pipeline_deploy_on_change",
 }
 
 
@@ -60,17 +61,3 @@ def test_example_dag_runs_to_success(
     assert {r["status"] for r in created} == {"COMPLETED"}
     if dag_id == "example_datarobot_pipeline_fire_and_watch":
         assert result.task_states["cancel_run_on_failure"] == "skipped", "nothing failed, so nothing is cancelled"
-
-
-def test_lifecycle_example_uploads_locks_and_runs_a_new_pipeline(emulator: EmulatorServer, airflow_db: None) -> None:
-    hook = DataRobotPipelinesHook()
-    before = {p["id"] for p in hook.iterate(hook.list_pipelines)}
-
-    result = run_dag(EXAMPLES / "example_datarobot_pipeline_lifecycle.py", "example_datarobot_pipeline_lifecycle", {})
-
-    assert result.state == "success", result
-    (new_pipeline,) = [p for p in hook.iterate(hook.list_pipelines) if p["id"] not in before]
-    assert new_pipeline["mode"] == "locked"
-    runs = _runs_of(hook, new_pipeline["id"])
-    assert [r["status"] for r in runs] == ["COMPLETED"]
-    assert result.xcoms[("run_new_version", "return_value")] == runs[0]["id"]

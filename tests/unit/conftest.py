@@ -33,7 +33,7 @@ def scripted(outcome: str = "COMPLETED", seconds: float = 0.3, failing_task: str
 
 @pytest.fixture(scope="module")
 def emu() -> Iterator[EmulatorServer]:
-    with EmulatorServer(token=EMU_TOKEN, run_seconds=RUN_SECONDS, image_seconds=0.3) as server:
+    with EmulatorServer(token=EMU_TOKEN, run_seconds=RUN_SECONDS, image_seconds=0.3, version_seconds=0.2) as server:
         yield server
 
 

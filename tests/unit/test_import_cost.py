@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = "airflow_provider_drpipelines"
-#: Our modules only a running task needs: the hook (requests), the async client (aiohttp), trigger, emulator.
+#: Our modules only a running task needs: the hook (requests), the async client (aiohttp), triggers, emulator.
 HEAVY_OWN_MODULES = (
     f"{PACKAGE}.hooks",
     f"{PACKAGE}.async_client",
@@ -20,6 +20,7 @@ HEAVY_OWN_MODULES = (
     f"{PACKAGE}._endpoints",
     f"{PACKAGE}._wire",
     f"{PACKAGE}.triggers",
+    f"{PACKAGE}.readiness",
 )
 #: Third-party modules the provider's task code needs, asserted only when ``airflow.sdk`` alone does not load them.
 HEAVY_THIRD_PARTY = ("requests", "aiohttp", "httpx", "uvicorn", "fastapi", "starlette", "urllib3")
@@ -44,6 +45,13 @@ PROBE = textwrap.dedent(
     operators.DataRobotCreatePipelineInputOperator(task_id="input", pipeline_id="p", payload={"a": 1})
     operators.DataRobotCancelPipelineRunOperator(task_id="cancel", pipeline_id="p", run_id="r", version=1)
     sensors.DataRobotPipelineRunSensor(task_id="wait", pipeline_id="p", run_id="r", version=1)
+    sensors.DataRobotPipelineRunSensor(task_id="wait_by_name", pipeline_name="n", run_id="r", version=1)
+    operators.DataRobotRunPipelineOperator(
+        task_id="run_by_name", pipeline_name="n", version=1, payload={"a": 1}, push_results=["t"], dry_run=True
+    )
+    operators.DataRobotDeployPipelineOperator(task_id="deploy", source="pipelines/p.py", pipeline_name="n")
+    operators.DataRobotPipelineImageOperator(task_id="image", name="i", packages=["pandas"], python_version="3.12")
+    operators.DataRobotGetPipelineRunResultsOperator(task_id="results", pipeline_name="n", run_id="r")
     defined = set(sys.modules)
     stages = {"baseline": baseline, "plain": plain, "imported": imported, "defined": defined}
     print(json.dumps({name: sorted(loaded) for name, loaded in stages.items()}))

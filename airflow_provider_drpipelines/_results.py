@@ -1,0 +1,107 @@
+"""What a finished run produced, per pipeline task, in a form fit for XCom.
+
+A task's result value goes in only when the service offers it and it is small; a larger one is replaced by
+its size and the ids that fetch it. The result's presigned URL is a credential until it expires: it is
+never copied anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_drpipelines.exceptions import DataRobotConfigError
+from airflow_provider_drpipelines.statuses import TaskExecutionStatus
+
+if TYPE_CHECKING:
+    from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
+
+#: XCom key of the per-task results the run and results operators push.
+RESULTS_XCOM_KEY = "pipeline_results"
+#: Largest JSON-encoded result value (bytes) copied into an XCom.
+DEFAULT_RESULT_SIZE_LIMIT = 64 * 1024
+
+
+def check_push_results(push_results: Any) -> bool | list[str]:
+    """``push_results`` is True, False or a list of task names."""
+    if isinstance(push_results, bool):
+        return push_results
+    if (
+        isinstance(push_results, list | tuple)
+        and push_results
+        and all(isinstance(name, str) and name for name in push_results)
+    ):
+        return list(push_results)
+    raise DataRobotConfigError(f"push_results must be True, False or a list of task names, got {push_results!r}.")
+
+
+def check_size_limit(size_limit: Any) -> int:
+    if isinstance(size_limit, bool) or not isinstance(size_limit, int) or size_limit < 0:
+        raise DataRobotConfigError(f"result_size_limit must be a non-negative int, got {size_limit!r}.")
+    return size_limit
+
+
+def check_task_names(hook: DataRobotPipelinesHook, pipeline_id: str, version: int | None, names: list[str]) -> None:
+    """Fail, naming ``push_results``, when it lists tasks the pipeline (version) does not have."""
+    known = task_names(hook.get_pipeline(pipeline_id) if version is None else hook.get_version(pipeline_id, version))
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise DataRobotConfigError(
+            f"push_results names tasks pipeline {pipeline_id} does not have: {', '.join(unknown)} "
+            f"(its tasks: {', '.join(sorted(known)) or 'none'})."
+        )
+
+
+def task_names(described: dict[str, Any]) -> set[str]:
+    return {str(name) for name in described.get("taskNames") or []}
+
+
+def collect_results(
+    hook: DataRobotPipelinesHook,
+    pipeline_id: str,
+    run_id: str,
+    wanted: Collection[str] | None,
+    size_limit: int = DEFAULT_RESULT_SIZE_LIMIT,
+) -> dict[str, dict[str, Any]]:
+    """``{task name: {status, task_id, node_id, value | value_size | value_unavailable, ...}}``.
+
+    ``wanted`` None means every task. A task run more than once (fan-out) appears as ``name[node_id]``.
+    """
+    executions = [
+        e for e in hook.list_task_executions(pipeline_id, run_id) if wanted is None or e.get("name") in wanted
+    ]
+    counts: dict[str, int] = {}
+    for execution in executions:
+        counts[str(execution.get("name"))] = counts.get(str(execution.get("name")), 0) + 1
+    results: dict[str, dict[str, Any]] = {}
+    for execution in executions:
+        name = str(execution.get("name"))
+        key = name if counts[name] == 1 else f"{name}[{execution.get('nodeId')}]"
+        results[key] = _entry(hook, pipeline_id, run_id, execution, size_limit)
+    return results
+
+
+def _entry(
+    hook: DataRobotPipelinesHook, pipeline_id: str, run_id: str, execution: dict[str, Any], size_limit: int
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "status": execution.get("status"),
+        "pipeline_id": pipeline_id,
+        "run_id": run_id,
+        "task_id": execution.get("taskId"),
+        "node_id": execution.get("nodeId"),
+    }
+    if execution.get("status") != TaskExecutionStatus.COMPLETED or not isinstance(execution.get("taskId"), int):
+        return entry
+    result = hook.get_task_execution_result(pipeline_id, run_id, execution["taskId"], execution.get("nodeId"))
+    if not result.get("valueAvailable", "value" in result):
+        entry["value_unavailable"] = result.get("valueUnavailableReason") or "unavailable"
+        return entry
+    size = len(json.dumps(result.get("value"), separators=(",", ":")).encode())
+    if size > size_limit:
+        entry["value_size"] = size
+        entry["value_unavailable"] = f"too large for XCom ({size} bytes > {size_limit})"
+    else:
+        entry["value"] = result.get("value")
+    return entry
