@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: venv lint test unit demo e2e matrix bench bench-smoke clean
+.PHONY: venv lint test unit demo airflow e2e ui matrix bench bench-smoke clean
 
 venv:
 	@scripts/venv.sh $(VENV) $(AIRFLOW_VERSION)
@@ -25,6 +25,10 @@ unit: venv
 demo: venv
 	@$(PY) scripts/demo.py
 
+## A live local Airflow 3.3.2 with the example DAGs, the emulator and a configured connection, until Ctrl-C.
+airflow: venv
+	@$(PY) scripts/local_airflow.py
+
 ## The real-deployment suite alone (airflow standalone + the emulator).
 e2e: venv
 	$(PY) -m pytest tests -q -m e2e $(PYTEST_ARGS)
@@ -40,4 +44,4 @@ bench-smoke: venv
 	$(PY) bench/run_all.py --quick
 
 clean:
-	rm -rf $(VENV) .venvs .demo bench/results
+	rm -rf $(VENV) .venvs .demo .airflow-local bench/results
