@@ -1,0 +1,68 @@
+"""Fixtures of the browser suite: the ``make airflow`` deployment in a temporary home, and headless Chromium.
+
+Chromium and its driver are Debian packages, installed by scripts/ui-browser.sh when missing (CI runs as root).
+Every test saves screenshots of its steps under ``.ci-results/screenshots/airflow-<version>/``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from scripts.local_airflow import LocalAirflow
+from tests.e2e.deployment import REPO, free_port, terminate_on_sigterm
+
+AIRFLOW_VERSION = metadata.version("apache-airflow")
+SCREENSHOTS = REPO / ".ci-results" / "screenshots" / f"airflow-{AIRFLOW_VERSION}"
+
+
+@pytest.fixture(scope="session")
+def airflow() -> Iterator[LocalAirflow]:
+    """What ``make airflow`` starts, on free ports and in a fresh home; runs take 3 s on the emulator."""
+    home = Path(tempfile.mkdtemp(prefix="drpipelines-ui-home-"))
+    with terminate_on_sigterm(), LocalAirflow(home, free_port()) as local:
+        yield local
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def driver() -> Iterator[object]:
+    subprocess.run([str(REPO / "scripts" / "ui-browser.sh")], check=True)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "chromium"
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # CI runs as root
+        "--disable-dev-shm-usage",
+        "--no-proxy-server",  # everything is on 127.0.0.1
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(argument)
+    chrome = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "chromedriver"), options=options)
+    try:
+        yield chrome
+    finally:
+        chrome.quit()
+
+
+@pytest.fixture
+def shot(driver: object, request: pytest.FixtureRequest) -> Callable[[str], Path]:
+    """Save a screenshot named after the test and the step."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    test = request.node.name.removeprefix("test_").replace("[", "-").rstrip("]")
+
+    def save(step: str) -> Path:
+        path = SCREENSHOTS / f"{test}--{step}.png"
+        driver.save_screenshot(str(path))  # type: ignore[attr-defined]
+        return path
+
+    return save
