@@ -6,7 +6,7 @@ stores the ``datarobot_pipelines_default`` connection (pointing at the emulator)
 prints the URL. The example DAGs' ``pipeline_id`` default is the uploaded pipeline
 (``DRPIPELINES_EXAMPLE_PIPELINE_ID``). Ctrl-C (or SIGTERM) stops everything it started.
 
-The Airflow home lives in ``.airflow-local/`` (git-ignored) and is reused by the next run; the emulator keeps
+The Airflow home lives in ``.airflow-local/airflow-<version>/`` (git-ignored) and is reused by the next run; the emulator keeps
 its state in memory, so every run uploads the pipeline again. The browser suite (tests/ui) starts the same
 deployment through :class:`LocalAirflow`. Process management is the e2e suite's (tests/e2e/deployment.py).
 """
@@ -170,7 +170,8 @@ def main() -> int:
     STATE_DIR.mkdir(exist_ok=True)
     print(f"Starting Airflow {metadata.version('apache-airflow')}, the emulator and the example pipeline...")
     started = time.monotonic()
-    local = LocalAirflow(STATE_DIR / "airflow-home", port, port_or_free(DEFAULT_EMULATOR_PORT))
+    home = STATE_DIR / f"airflow-{metadata.version('apache-airflow')}"  # one home per version: configs differ
+    local = LocalAirflow(home, port, port_or_free(DEFAULT_EMULATOR_PORT))
     with terminate_on_sigterm(), contextlib.suppress(KeyboardInterrupt), local:
         _print_ready(local, time.monotonic() - started)
         _watch(local)

@@ -7,10 +7,7 @@ workaround: a connection saved with a port.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from airflow_provider_drpipelines.connection import EXTRA_FIELDS
 from scripts.local_airflow import TOKEN, LocalAirflow
 from tests.e2e.deployment import AIRFLOW_VERSION, free_port
+from tests.ui.conftest import CASES, DAG_ID, RUN_TIMEOUT
 from tests.ui.pages import click, text_of, type_into, visible, wait
 
 pytestmark = [
@@ -32,8 +30,6 @@ pytestmark = [
 
 DIALOG = "//*[@role='dialog']"
 TOAST = "//*[@id='toast-group:bottom-end']"
-DAG_ID = "example_datarobot_pipeline_run"
-RUN_TIMEOUT = 180.0  # trigger -> scheduled -> worker -> deferred -> 3 s run -> done
 
 
 def _add_connection_form(driver: WebDriver, url: str) -> None:
@@ -62,23 +58,6 @@ def _test_from_list(driver: WebDriver, url: str, conn_id: str, shot: Callable[[s
     message = wait(f"the Test answer for {conn_id}", lambda: "\n" in text_of(driver, TOAST) and text_of(driver, TOAST))
     shot("toast")
     return message
-
-
-@pytest.fixture(scope="module")
-def foreign_host() -> Iterator[str]:
-    """An HTTP server that is not a DataRobot API (Python's static file server: 404 for /api/v2/...)."""
-    port = free_port()
-    with tempfile.TemporaryDirectory() as empty:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", empty],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.terminate()
-            server.wait(10)
 
 
 def test_connection_form_offers_the_datarobot_type_with_labels_and_help(
@@ -131,15 +110,6 @@ def test_save_and_reopen_then_test_succeeds_with_the_port_workaround(
 
     message = _test_from_list(driver, airflow.url, "ui_saved", shot)
     assert "Connected to the DataRobot pipelines API at" in message, message
-
-
-CASES = {
-    "refused_token": "The API token was refused (HTTP 401)",
-    "unreachable_host": "Cannot reach http://127.0.0.1:",
-    "not_datarobot": "does not look like a DataRobot pipelines API",
-    # Airflow 3.3.2's UI sends port 0 for a connection without a port (fixed upstream after 3.3.2).
-    "no_port_airflow_3_3_2_bug": "Bad Request",
-}
 
 
 @pytest.mark.parametrize(("case", "expected"), list(CASES.items()), ids=list(CASES))
