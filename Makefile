@@ -13,13 +13,14 @@ lint: venv
 	$(VENV)/bin/ruff check airflow_provider_drpipelines tests example_dags bench
 	$(VENV)/bin/mypy
 
-## The test command: lint, then every test (unit, emulator, dag.test() integration, real deployment) on Airflow 3.3.2.
+## The test command: lint, then every test (unit, emulator, dag.test() integration, real deployment) on Airflow 3.3.2;
+## the browser suite is `make ui`.
 test: lint
-	$(PY) -m pytest tests -q $(PYTEST_ARGS)
+	$(PY) -m pytest tests -q -m "not ui" $(PYTEST_ARGS)
 
 ## Just the fast tests (no Airflow deployment).
 unit: venv
-	$(PY) -m pytest tests -q -m "not e2e" $(PYTEST_ARGS)
+	$(PY) -m pytest tests -q -m "not e2e and not ui" $(PYTEST_ARGS)
 
 ## The example DAG end to end on the emulator, with a readable summary.
 demo: venv
@@ -32,6 +33,11 @@ airflow: venv
 ## The real-deployment suite alone (airflow standalone + the emulator).
 e2e: venv
 	$(PY) -m pytest tests -q -m e2e $(PYTEST_ARGS)
+
+## The browser suite: the Airflow UI of make airflow's deployment in headless Chromium (Debian's, installed when
+## missing); screenshots in .ci-results/screenshots/.
+ui: venv
+	$(PY) -m pytest tests/ui -q -m ui $(PYTEST_ARGS)
 
 ## The Airflow version matrix (2.11, 3.0, 3.1, 3.2, 3.3): unit and dag.test() suites on each.
 matrix:
