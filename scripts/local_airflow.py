@@ -81,7 +81,7 @@ def upload_example_pipeline(conn_json: str) -> str:
 class LocalAirflow:
     """The emulator with the example pipeline, and Airflow's components using it; a context manager."""
 
-    def __init__(self, home: Path, airflow_port: int, emulator_port: int = 0, run_seconds: float = 3.0) -> None:
+    def __init__(self, home: Path, airflow_port: int, emulator_port: int = 0, run_seconds: float = 10.0) -> None:
         self.home = home
         self.major = airflow_major()
         self.url = f"http://127.0.0.1:{airflow_port}"

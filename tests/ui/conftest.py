@@ -36,7 +36,7 @@ CASES = {
 
 @pytest.fixture(scope="session")
 def airflow() -> Iterator[LocalAirflow]:
-    """What ``make airflow`` starts, on free ports and in a fresh home; runs take 3 s on the emulator."""
+    """What ``make airflow`` starts, on free ports and in a fresh home."""
     home = Path(tempfile.mkdtemp(prefix="drpipelines-ui-home-"))
     with terminate_on_sigterm(), LocalAirflow(home, free_port()) as local:
         yield local

@@ -134,10 +134,11 @@ def test_test_button_tells_what_is_wrong(
     assert expected in message, message
 
 
-def test_trigger_the_example_dag_then_follow_the_extra_link_to_the_run_page(
-    airflow: LocalAirflow, driver: WebDriver, shot: Callable[[str], Path]
-) -> None:
+def _trigger_from_the_ui(airflow: LocalAirflow, driver: WebDriver, shot: Callable[[str], Path]) -> dict[str, Any]:
+    """Trigger the example with its defaults from the Trigger dialog; the new dag run once it finished."""
     assert airflow.deployment is not None
+    api = airflow.deployment.api
+    before = {r["dag_run_id"] for r in api("GET", f"/dags/{DAG_ID}/dagRuns")["dag_runs"]}
     driver.get(f"{airflow.url}/dags/{DAG_ID}")
     click(driver, "//button[@aria-label='Trigger Dag']")
     wait("the trigger form", lambda: visible(driver, "//*[contains(., 'Run Parameters')]"))
@@ -149,11 +150,21 @@ def test_trigger_the_example_dag_then_follow_the_extra_link_to_the_run_page(
     wait("the trigger dialog to close", lambda: visible(driver, DIALOG) is None)
 
     def finished_run() -> dict[str, Any] | None:
-        runs = airflow.deployment.api("GET", f"/dags/{DAG_ID}/dagRuns?run_type=manual")["dag_runs"]  # type: ignore[union-attr]
-        done = [r for r in runs if r["state"] in ("success", "failed")]
-        return done[0] if done else None
+        runs = api("GET", f"/dags/{DAG_ID}/dagRuns?run_type=manual")["dag_runs"]
+        return next((r for r in runs if r["dag_run_id"] not in before and r["state"] in ("success", "failed")), None)
 
-    dag_run = wait("the triggered run to finish", finished_run, RUN_TIMEOUT, interval=2)
+    return wait("the triggered run to finish", finished_run, RUN_TIMEOUT, interval=2)
+
+
+def test_trigger_the_example_dag_then_follow_the_extra_link_to_the_run_page(
+    airflow: LocalAirflow, driver: WebDriver, shot: Callable[[str], Path]
+) -> None:
+    assert airflow.deployment is not None
+    for _ in range(3):  # Airflow's LocalExecutor race may fail a deferring task (see Deployment.hit_executor_race)
+        dag_run = _trigger_from_the_ui(airflow, driver, shot)
+        if dag_run["state"] == "success" or not airflow.deployment.hit_executor_race(dag_run["dag_run_id"]):
+            break
+        print(f"[ui] {dag_run['dag_run_id']}: Airflow's executor race failed the task; triggering again")
     assert dag_run["state"] == "success", dag_run
     ti_url = f"{airflow.url}/dags/{DAG_ID}/runs/{dag_run['dag_run_id']}/tasks/run_pipeline"
     driver.get(ti_url)
