@@ -6,9 +6,10 @@ stores the ``datarobot_pipelines_default`` connection (pointing at the emulator)
 prints the URL. The example DAGs' ``pipeline_id`` default is the uploaded pipeline
 (``DRPIPELINES_EXAMPLE_PIPELINE_ID``). Ctrl-C (or SIGTERM) stops everything it started.
 
-The Airflow home lives in ``.airflow-local/airflow-<version>/`` (git-ignored) and is reused by the next run; the emulator keeps
-its state in memory, so every run uploads the pipeline again. The browser suite (tests/ui) starts the same
-deployment through :class:`LocalAirflow`. Process management is the e2e suite's (tests/e2e/deployment.py).
+The Airflow home lives in ``.airflow-local/airflow-<version>/`` (git-ignored) and is reused by the next run;
+the emulator keeps its state in memory, so every run uploads the pipeline again. The browser suite (tests/ui)
+starts the same deployment through :class:`LocalAirflow`. Process management is the e2e suite's
+(tests/e2e/deployment.py).
 """
 
 from __future__ import annotations
