@@ -11,6 +11,7 @@ import json
 import math
 import os
 import posixpath
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit, urlunsplit
@@ -69,14 +70,19 @@ EXTRA_FIELDS: Final = (
     ),
 )
 
+# The port stays visible: Airflow 3.3.2's Test button fails on a connection without one (its UI sends port 0),
+# so a user of that version enters the endpoint's port there.
 UI_FIELD_BEHAVIOUR: Final[dict[str, Any]] = {
-    "hidden_fields": ["schema", "port", "login"],
+    "hidden_fields": ["schema", "login"],
     "relabeling": {"host": "DataRobot endpoint", "password": "API token"},
     "placeholders": {
         "host": "https://app.datarobot.com (with or without /api/v2)",
         "password": "your DataRobot API token",
+        "port": "optional, e.g. 443 (a port written in the endpoint wins)",
     },
 }
+#: The id Airflow's UI gives the throwaway connection its Test button runs (``get_random_string()``).
+_UI_TEST_CONN_ID = re.compile(r"[A-Za-z0-9]{8}")
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,20 @@ class ConnectionSettings:
         return f"{self.ui_url}/pipelines/{quote(pipeline_id, safe='')}/runs/{quote(run_id, safe='')}"
 
 
+def missing_token_message(conn_id: str) -> str:
+    """Why a connection without a token cannot work; for a UI Test, that the token must be entered again.
+
+    Airflow 2's Edit form blanks the saved password and its Test button sends the form as it is, under a random
+    8-character connection id exported as ``AIRFLOW_CONN_<ID>``: that id would mean nothing to the user.
+    """
+    if _UI_TEST_CONN_ID.fullmatch(conn_id) and f"AIRFLOW_CONN_{conn_id.upper()}" in os.environ:
+        return (
+            "No API token to test with: enter the DataRobot API token in the API token field again, then Test "
+            "(the Edit form does not send the saved token back)."
+        )
+    return f"Connection {conn_id!r} has no API token: put the DataRobot API token in its password field."
+
+
 def normalise_endpoint(endpoint: str, port: int | None, conn_id: str) -> str:
     """``https://host[:port][/prefix]`` without a trailing ``/api/v2``; a bare host name means https."""
     raw = endpoint.strip()
@@ -211,9 +231,7 @@ def _ascii_path(path: str, conn_id: str) -> str:
 def _check_token(token: str | None, conn_id: str) -> None:
     """Refuse a token no HTTP header can carry, naming the field and never the value."""
     if not token or not token.strip():
-        raise _config_error(
-            f"Connection {conn_id!r} has no API token: put the DataRobot API token in its password field."
-        )
+        raise _config_error(missing_token_message(conn_id))
     if any(char in token for char in "\r\n\x00") or not _latin1(token):
         raise _config_error(
             f"Connection {conn_id!r}: the API token (password field) contains a line break, a NUL or a character "

@@ -5,11 +5,15 @@ Each mapped task owns its run: killing one (mark failed, clear) cancels that run
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
 from airflow.providers.common.compat.sdk import DAG, Param
 
 from airflow_provider_drpipelines.operators import DataRobotRunPipelineOperator
+
+# Your pipeline's id. `make airflow` sets the variable to the example pipeline it uploads to the local emulator.
+EXAMPLE_PIPELINE_ID = os.environ.get("DRPIPELINES_EXAMPLE_PIPELINE_ID", "683c2a1b4f8e1a2b3c4d5e6f")
 
 REGIONS = ["emea", "amer", "apac"]
 
@@ -18,7 +22,7 @@ with DAG(
     schedule=None,
     start_date=datetime(2024, 1, 1),
     catchup=False,
-    params={"pipeline_id": Param("683c2a1b4f8e1a2b3c4d5e6f", type="string", description="A locked pipeline")},
+    params={"pipeline_id": Param(EXAMPLE_PIPELINE_ID, type="string", description="A locked pipeline")},
     tags=["example", "datarobot"],
 ) as dag:
     DataRobotRunPipelineOperator.partial(

@@ -5,6 +5,7 @@ Useful when the run outlives the task that started it, or when several tasks rea
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
 from airflow.providers.common.compat.sdk import DAG, Param, TriggerRule
@@ -15,6 +16,9 @@ from airflow_provider_drpipelines.operators import (
 )
 from airflow_provider_drpipelines.sensors import DataRobotPipelineRunSensor
 
+# Your pipeline's id. `make airflow` sets the variable to the example pipeline it uploads to the local emulator.
+EXAMPLE_PIPELINE_ID = os.environ.get("DRPIPELINES_EXAMPLE_PIPELINE_ID", "683c2a1b4f8e1a2b3c4d5e6f")
+
 PIPELINE_ID = "{{ params.pipeline_id }}"
 VERSION = "{{ ti.xcom_pull(task_ids='start_run', key='pipeline_version') }}"
 
@@ -23,7 +27,7 @@ with DAG(
     schedule=None,
     start_date=datetime(2024, 1, 1),
     catchup=False,
-    params={"pipeline_id": Param("683c2a1b4f8e1a2b3c4d5e6f", type="string", description="A locked pipeline")},
+    params={"pipeline_id": Param(EXAMPLE_PIPELINE_ID, type="string", description="A locked pipeline")},
     tags=["example", "datarobot"],
 ) as dag:
     start_run = DataRobotRunPipelineOperator(

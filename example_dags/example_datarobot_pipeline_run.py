@@ -6,6 +6,7 @@ in the triggerer (no worker slot while it runs), and hand the run id to a downst
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
 from airflow.providers.common.compat.sdk import DAG, Param, task
@@ -15,12 +16,15 @@ from airflow_provider_drpipelines.operators import (
     DataRobotRunPipelineOperator,
 )
 
+# Your pipeline's id. `make airflow` sets the variable to the example pipeline it uploads to the local emulator.
+EXAMPLE_PIPELINE_ID = os.environ.get("DRPIPELINES_EXAMPLE_PIPELINE_ID", "683c2a1b4f8e1a2b3c4d5e6f")
+
 with DAG(
     dag_id="example_datarobot_pipeline_run",
     schedule="@daily",
     start_date=datetime(2024, 1, 1),
     catchup=False,
-    params={"pipeline_id": Param("683c2a1b4f8e1a2b3c4d5e6f", type="string", description="A locked pipeline")},
+    params={"pipeline_id": Param(EXAMPLE_PIPELINE_ID, type="string", description="A locked pipeline")},
     tags=["example", "datarobot"],
 ) as dag:
     create_input = DataRobotCreatePipelineInputOperator(

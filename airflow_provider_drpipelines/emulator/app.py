@@ -19,7 +19,7 @@ from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from starlette.datastructures import UploadFile
 
-from airflow_provider_drpipelines.emulator import views
+from airflow_provider_drpipelines.emulator import run_page, views
 from airflow_provider_drpipelines.emulator.faults import FaultBook, RequestLog, When
 from airflow_provider_drpipelines.emulator.gateway import Gateway
 from airflow_provider_drpipelines.emulator.runs import Execution, Run
@@ -32,7 +32,7 @@ from airflow_provider_drpipelines.emulator.wire import (
     not_found,
     version_number,
 )
-from airflow_provider_drpipelines.statuses import TERMINAL_RUN_STATUSES, ImageStatus, TaskExecutionStatus
+from airflow_provider_drpipelines.statuses import ImageStatus, TaskExecutionStatus
 
 API_VERSION = {"major": 2, "minor": 37, "versionString": "2.37.0"}
 T = TypeVar("T")
@@ -232,17 +232,6 @@ def _log_lines(run: Run, execution: Execution, verbosity: str, stream: str | Non
     lines = [(user, text) for line_stream, user, text in run.log_lines(execution) if stream in (None, line_stream)]
     kept = [text for user, text in lines if user or verbosity == "all"]
     return kept, len(lines) - len(kept)
-
-
-def _run_page(pid: str, run: Run, store: Store) -> str:
-    status = run.status(store.clock())[0]
-    refresh = "" if status in TERMINAL_RUN_STATUSES else '<meta http-equiv="refresh" content="2">'
-    return (
-        f"<!doctype html><html><head><title>Run {html.escape(run.id)}</title>{refresh}</head><body>"
-        f"<h1>DataRobot pipelines emulator</h1><dl><dt>Pipeline</dt><dd>{html.escape(pid)}</dd>"
-        f"<dt>Run</dt><dd>{html.escape(run.id)}</dd>"
-        f'<dt>Status</dt><dd id="status">{html.escape(status)}</dd></dl></body></html>'
-    )
 
 
 def _api_routes(store: Store) -> APIRouter:
@@ -618,10 +607,11 @@ def create_app(
         return {"status": "ok"}
 
     @route("GET", "/pipelines/{pid}/runs/{did}")
-    async def run_page(pid: str, did: str) -> HTMLResponse:
+    async def show_run(pid: str, did: str) -> HTMLResponse:
         """The UI page the provider's extra link opens when the connection targets the emulator."""
         try:
-            return HTMLResponse(_run_page(pid, store.any_run(pid, did), store))
+            run = store.any_run(pid, did)
+            return HTMLResponse(run_page.render(run, store.pipeline(pid).name, store.clock()))
         except ApiError as exc:
             return HTMLResponse(f"<!doctype html><h1>Not found</h1><p>{html.escape(exc.detail)}</p>", 404)
 

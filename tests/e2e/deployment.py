@@ -184,7 +184,8 @@ class Deployment:
             "scheduler": ["scheduler", "--skip-serve-logs"],
             "triggerer": ["triggerer", "--skip-serve-logs"],
             "dag-processor": ["dag-processor"],
-        }[name]
+            "webserver": ["webserver", "--hostname", "127.0.0.1", "--port", str(self.api_port), "--workers", "1"],
+        }[name]  # webserver: Airflow 2's UI (make airflow and the ui suite on 2.11)
         with log_path.open("wb") as out:
             process = subprocess.Popen(
                 [str(self.airflow_bin), *args],

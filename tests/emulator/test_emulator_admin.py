@@ -134,6 +134,25 @@ def test_ui_page_shows_the_run_without_a_token(api: Api, emu: EmulatorServer) ->
     did = api.run(pid, {"_emulator": {"seconds": 0}})
     page = requests.get(f"{emu.base_url}/pipelines/{pid}/runs/{did}", timeout=5)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert pid in page.text and did in page.text and '<dd id="status">COMPLETED</dd>' in page.text
+    assert pid in page.text and did in page.text and 'id="status">COMPLETED</span>' in page.text
+    assert page.text.count('<tr class="task">') == 2 and 'http-equiv="refresh"' not in page.text
     missing = requests.get(f"{emu.base_url}/pipelines/{pid}/runs/000000000000000000000000", timeout=5)
     assert missing.status_code == 404 and "not found" in missing.text
+
+
+def test_ui_page_shows_a_failed_task_with_its_error_and_log_tail(api: Api, emu: EmulatorServer) -> None:
+    pid = api.pipeline()["id"]
+    did = api.run(pid, {"note": "<b>&", "_emulator": {"seconds": 0, "outcome": "FAILED", "failing_task": "load"}})
+    text = requests.get(f"{emu.base_url}/pipelines/{pid}/runs/{did}", timeout=5).text
+    assert 'id="status">FAILED</span>' in text
+    assert "Task &#x27;load&#x27; failed: ValueError: scripted failure" in text
+    assert "Traceback (most recent call last):" in text, "the failed task's log tail"
+    assert "&lt;b&gt;&amp;" in text and "<b>&" not in text, "the input payload is escaped"
+
+
+def test_ui_page_refreshes_while_the_run_is_going(api: Api, emu: EmulatorServer) -> None:
+    pid = api.pipeline()["id"]
+    did = api.run(pid, {"_emulator": {"seconds": 60}})
+    text = requests.get(f"{emu.base_url}/pipelines/{pid}/runs/{did}", timeout=5).text
+    assert '<meta http-equiv="refresh"' in text and 'id="status">PENDING</span>' in text
+    assert "No task has started yet" in text

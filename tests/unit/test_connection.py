@@ -60,6 +60,15 @@ def test_missing_token_is_a_config_error(password):
         ConnectionSettings.from_connection("my_conn", "https://app.datarobot.com", password, None, {})
 
 
+def test_test_button_without_token_asks_for_the_token_again(conn_env):
+    """Airflow 2's Edit form tests a blanked password under a random 8-character id exported as an env var."""
+    conn_id = conn_env("aB3dE9xQ", host="http://127.0.0.1:8100", password=None)
+    ok, message = DataRobotPipelinesHook(datarobot_pipelines_conn_id=conn_id).test_connection()
+    assert not ok
+    assert message.startswith("No API token to test with: enter the DataRobot API token in the API token field again")
+    assert conn_id not in message
+
+
 def test_defaults():
     s = settings()
     assert s.verify is True
