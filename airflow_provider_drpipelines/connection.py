@@ -350,21 +350,3 @@ def provider_conn_fields() -> dict[str, Any]:
 def provider_ui_field_behaviour() -> dict[str, Any]:
     """``UI_FIELD_BEHAVIOUR`` in provider-info's kebab-case keys."""
     return {key.replace("_", "-"): value for key, value in UI_FIELD_BEHAVIOUR.items()}
-
-
-def connection_form_widgets() -> dict[str, Any]:
-    """The extras as wtforms widgets for Airflow 2.11-3.1, whose UI ignores ``conn-fields``."""
-    from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
-    from flask_babel import lazy_gettext
-    from wtforms import StringField
-    from wtforms.validators import Optional
-
-    return {
-        f.name: StringField(
-            lazy_gettext(f.label),
-            widget=BS3TextFieldWidget(),
-            description=f.description,
-            validators=[Optional()],
-        )
-        for f in EXTRA_FIELDS
-    }

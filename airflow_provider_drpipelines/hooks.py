@@ -29,7 +29,6 @@ from airflow_provider_drpipelines.connection import (
     HOOK_NAME,
     UI_FIELD_BEHAVIOUR,
     ConnectionSettings,
-    connection_form_widgets,
 )
 from airflow_provider_drpipelines.exceptions import (
     ApiAuthError,
@@ -100,6 +99,8 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
+        from airflow_provider_drpipelines._compat import connection_form_widgets
+
         return connection_form_widgets()
 
     # --- settings and transport ---------------------------------------------------------------

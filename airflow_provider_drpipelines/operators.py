@@ -11,7 +11,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -19,15 +19,29 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_provider_drpipelines._results import DEFAULT_RESULT_SIZE_LIMIT, check_push_results, check_size_limit
+from airflow_provider_drpipelines._runs import DEFERRAL_GRACE, TrackedRun, version_argument
 from airflow_provider_drpipelines.connection import DEFAULT_CONN_ID
-from airflow_provider_drpipelines.exceptions import DataRobotConfigError
+from airflow_provider_drpipelines.exceptions import (
+    ApiConflictError,
+    ApiNotFoundError,
+    DataRobotApiError,
+    DataRobotConfigError,
+    DataRobotPipelinesError,
+    PipelineNotReadyError,
+    PipelineRunTimeoutError,
+)
 from airflow_provider_drpipelines.links import (
     RUN_ID_XCOM_KEY,
     RUN_URL_XCOM_KEY,
     VERSION_XCOM_KEY,
     DataRobotPipelineRunLink,
 )
-from airflow_provider_drpipelines.statuses import LATEST_VERSION, PipelineMode
+from airflow_provider_drpipelines.statuses import (
+    ACTIVE_RUN_STATUSES,
+    SUCCESS_RUN_STATUSES,
+    PipelineMode,
+    ends_wait,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -37,11 +51,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 #: Key of the run this task started, in Airflow >= 3.3's task state store (kept across tries).
 RUN_STATE_KEY = "datarobot_pipeline_run"
-#: How long past its own deadlines a deferred wait may last before Airflow's backstop timeout fires.
-DEFERRAL_GRACE = timedelta(minutes=2)
-#: Airflow 2 enforces execution_timeout on deferred tasks itself, without cancelling the run: our
-#: trigger's deadline comes this much earlier so it cancels first.
-AIRFLOW2_EXECUTION_DEADLINE_LEAD = 30.0
 _SINGLE_EXPRESSION = re.compile(r"\{\{(?:(?!\}\}).)*\}\}", re.DOTALL)
 
 
@@ -97,45 +106,17 @@ def resolve_payload(template: Any, rendered: Any) -> dict[str, Any]:
     return json_object_payload(value)
 
 
-def _version_argument(version: Any, none_means_draft: bool) -> int | str:
-    """Normalise ``version``: a number (or its string), ``"latest"``, ``"draft"``."""
-    if version is None and none_means_draft:
-        return PipelineMode.DRAFT
-    if isinstance(version, str) and version.strip().isdigit():
-        version = int(version)
-    if version in (LATEST_VERSION, PipelineMode.DRAFT) or (
-        isinstance(version, int) and not isinstance(version, bool) and version > 0
-    ):
-        return version  # type: ignore[no-any-return]
-    allowed = "a version number, 'latest' or 'draft'" + (" (or None for the draft)" if none_means_draft else "")
-    raise DataRobotConfigError(f"version must be {allowed}, got {version!r}.")
+class PipelineTaskMixin:
+    """What every task of this provider does with its connection and its pipeline, for the operators and
+    the sensor alike: one hook per task, a pipeline named by id or by name, and a version scope."""
 
-
-@dataclass(frozen=True)
-class TrackedRun:
-    """A run this task follows: the ids a trigger, the task state store or a retry needs."""
-
-    pipeline_id: str
-    run_id: str
-    version: int | None
-    status: str
-
-
-class _PipelinesOperator(BaseOperator):
-    """Connection handling, pipelines by id or name, and version scoping shared by the operators."""
-
+    datarobot_pipelines_conn_id: str
+    hook_params: dict[str, Any]
     pipeline_id: str
     pipeline_name: str | None = None
 
-    def __init__(
-        self,
-        *,
-        datarobot_pipelines_conn_id: str = DEFAULT_CONN_ID,
-        hook_params: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.datarobot_pipelines_conn_id = datarobot_pipelines_conn_id
+    def _set_connection(self, conn_id: str, hook_params: dict[str, Any] | None) -> None:
+        self.datarobot_pipelines_conn_id = conn_id
         self.hook_params = hook_params or {}
 
     def _set_pipeline(self, pipeline_id: str | None, pipeline_name: str | None) -> None:
@@ -166,10 +147,22 @@ class _PipelinesOperator(BaseOperator):
             return version
         return self.hook.resolve_version(self.pipeline_id, version)
 
-    def _explained(self, version: int | str, call: Callable[[], T]) -> T:
-        """Run a call in a version's scope; turn a bare 404/409 into what is wrong with pipeline or version."""
-        from airflow_provider_drpipelines.exceptions import ApiConflictError, ApiNotFoundError
 
+class _PipelinesOperator(PipelineTaskMixin, BaseOperator):
+    """The operators' common arguments: the connection and the hook's retry settings."""
+
+    def __init__(
+        self,
+        *,
+        datarobot_pipelines_conn_id: str = DEFAULT_CONN_ID,
+        hook_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._set_connection(datarobot_pipelines_conn_id, hook_params)
+
+    def _call_or_diagnose_scope(self, version: int | str, call: Callable[[], T]) -> T:
+        """Run a call in a version's scope; turn a bare 404/409 into what is wrong with pipeline or version."""
         try:
             return call()
         except (ApiNotFoundError, ApiConflictError):
@@ -208,10 +201,10 @@ class DataRobotCreatePipelineInputOperator(_PipelinesOperator):
 
     def execute(self, context: Context) -> str:
         payload = resolve_payload(self._payload_template, self.payload)
-        version_arg = _version_argument(self.version, none_means_draft=True)
+        version_arg = version_argument(self.version, none_means_draft=True)
         self._resolve_pipeline()
         version = self._scope(version_arg)
-        created, _ = self._explained(
+        created, _ = self._call_or_diagnose_scope(
             version_arg, lambda: self.hook.create_input_exactly_once(self.pipeline_id, payload, version)
         )
         input_id: str = created["id"]
@@ -315,7 +308,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         payload = None if self.payload is None else resolve_payload(self._payload_template, self.payload)
         if self.input_id is not None:
             require_id(self.input_id, "input_id")  # a blank rendered id fails before any API call
-        version_arg = _version_argument(self.version, none_means_draft=False)
+        version_arg = version_argument(self.version, none_means_draft=False)
         self._resolve_pipeline()
         if self.dry_run_only:
             return self._dry_run(context, version_arg, payload)
@@ -324,10 +317,9 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         if not self.wait_for_completion:
             return run.run_id
         started_at = time.time()
-        from airflow_provider_drpipelines.statuses import ends_wait
 
         if ends_wait(run.status):
-            return self._finish(context, run.pipeline_id, run.run_id, run.version, run.status)
+            return self._finish(context, run)
         if self.deferrable:
             self._defer(context, run, started_at)
         return self._wait_in_worker(context, run, started_at)
@@ -366,8 +358,6 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         prior = store.get(RUN_STATE_KEY) if store is not None else None
         if not isinstance(prior, dict) or prior.get("pipeline_id") != self.pipeline_id:
             return None
-        from airflow_provider_drpipelines.exceptions import ApiNotFoundError
-        from airflow_provider_drpipelines.statuses import ACTIVE_RUN_STATUSES, SUCCESS_RUN_STATUSES
 
         try:
             status = self.hook.get_run_status(self.pipeline_id, prior["run_id"], prior["version"])["status"]
@@ -392,11 +382,11 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         if (names := self._result_tasks) is not None:
             from airflow_provider_drpipelines._results import check_task_names
 
-            self._explained(version_arg, lambda: check_task_names(hook, self.pipeline_id, version, names))
+            self._call_or_diagnose_scope(version_arg, lambda: check_task_names(hook, self.pipeline_id, version, names))
         if self.reuse_existing_run and (adopted := self._existing_run(version, payload)) is not None:
             return adopted
         input_id, known_runs = self._input_to_run(version_arg, version, payload)
-        run = self._explained(
+        run = self._call_or_diagnose_scope(
             version_arg,
             lambda: hook.create_run_exactly_once(self.pipeline_id, input_id, version, self.image_id, known_runs),
         )
@@ -409,7 +399,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         """The input id, and the runs known to use it: none for an input certainly created just now."""
         if payload is None:
             return str(self.input_id), None
-        created, fresh = self._explained(
+        created, fresh = self._call_or_diagnose_scope(
             version_arg, lambda: self.hook.create_input_exactly_once(self.pipeline_id, payload, version)
         )
         return created["id"], (set() if fresh else None)
@@ -449,45 +439,38 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
             started_at=started_at,
             deadline=deadline,
         )
-        return self._finish(context, run.pipeline_id, run.run_id, run.version, status)
+        return self._finish(context, replace(run, status=status))
 
     def _defer(self, context: Context, run: TrackedRun, started_at: float, end_time: float | None = None) -> NoReturn:
-        from airflow_provider_drpipelines.triggers import DataRobotPipelineRunTrigger, task_instance_identity
+        from airflow_provider_drpipelines._runs import defer_on_run
 
-        now = time.time()
         if end_time is None and self.timeout is not None:
-            end_time = now + self.timeout
-        execution_deadline = self._execution_deadline(context)
-        trigger = DataRobotPipelineRunTrigger(
-            pipeline_id=run.pipeline_id,
-            run_id=run.run_id,
-            version=run.version,
+            end_time = time.time() + self.timeout
+        self._remember(context, run, deferred=True)
+        defer_on_run(
+            self,
+            context,
+            run,
             conn_id=self.datarobot_pipelines_conn_id,
             poll_interval=self.poll_interval,
             max_poll_interval=self.max_poll_interval,
             run_started_at=started_at,
             end_time=end_time,
-            execution_deadline=execution_deadline,
+            execution_deadline=self._execution_deadline(context),
             cancel_on_kill=self.cancel_on_kill,
-            **task_instance_identity(context["ti"]),
+            # Both come back to execute_complete, so a re-deferral keeps the original timeout and polling pace.
+            resume={"end_time": end_time, "run_started_at": started_at},
         )
-        self._remember(context, run, deferred=True)
-        deadlines = [d for d in (end_time, execution_deadline) if d is not None]
-        backstop = timedelta(seconds=max(max(deadlines) - now, 0.0)) + DEFERRAL_GRACE if deadlines else None
-        # Both come back to execute_complete, so a re-deferral keeps the original timeout and polling pace.
-        resume = {"end_time": end_time, "run_started_at": started_at}
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop, kwargs=resume)
 
     def _execution_deadline(self, context: Context) -> float | None:
         """``execution_timeout`` as a wall-clock deadline: Airflow 3 does not enforce it while deferred."""
         if self.execution_timeout is None:
             return None
-        from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
+        from airflow_provider_drpipelines._compat import execution_deadline_lead
 
         started: datetime | None = getattr(context["ti"], "start_date", None)
         start = started.timestamp() if started else time.time()
-        lead = 0.0 if AIRFLOW_V_3_0_PLUS else AIRFLOW2_EXECUTION_DEADLINE_LEAD
-        return start + self.execution_timeout.total_seconds() - lead
+        return start + self.execution_timeout.total_seconds() - execution_deadline_lead()
 
     def execute_complete(
         self,
@@ -497,8 +480,6 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         run_started_at: float | None = None,
     ) -> str:
         from airflow_provider_drpipelines._runs import validate_event
-        from airflow_provider_drpipelines.exceptions import DataRobotApiError, PipelineRunTimeoutError
-        from airflow_provider_drpipelines.statuses import ends_wait
         from airflow_provider_drpipelines.triggers import EVENT_ERROR, EVENT_TIMEOUT
 
         event = validate_event(event)
@@ -521,25 +502,26 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
                     path=err.path,
                     status=err.status,
                 ) from err
+            run = replace(run, status=status)
             if not ends_wait(status):
                 self.log.info("Run %s is %s; resuming the wait.", run.run_id, status)
-                resumed = TrackedRun(run.pipeline_id, run.run_id, run.version, status)
-                self._defer(context, resumed, run_started_at or time.time(), end_time)
-            run = TrackedRun(run.pipeline_id, run.run_id, run.version, status)
-        return self._finish(context, run.pipeline_id, run.run_id, run.version, run.status)
+                self._defer(context, run, run_started_at or time.time(), end_time)
+        return self._finish(context, run)
 
-    def _finish(self, context: Context, pipeline_id: str, run_id: str, version: int | None, status: str) -> str:
+    def _finish(self, context: Context, run: TrackedRun) -> str:
         from airflow_provider_drpipelines._runs import raise_unless_completed
 
         self._waiting_on = None
-        raise_unless_completed(self.hook, pipeline_id, run_id, version, status, self.retry_failed_runs)
-        self.log.info("Pipeline run %s COMPLETED.", run_id)
+        raise_unless_completed(self.hook, run.pipeline_id, run.run_id, run.version, run.status, self.retry_failed_runs)
+        self.log.info("Pipeline run %s COMPLETED.", run.run_id)
         if self.push_results is not False:
             from airflow_provider_drpipelines._results import RESULTS_XCOM_KEY, collect_results
 
-            results = collect_results(self.hook, pipeline_id, run_id, self._result_tasks, self.result_size_limit)
+            results = collect_results(
+                self.hook, run.pipeline_id, run.run_id, self._result_tasks, self.result_size_limit
+            )
             context["ti"].xcom_push(key=RESULTS_XCOM_KEY, value=results)
-        return run_id
+        return run.run_id
 
     def on_kill(self) -> None:
         run = self._waiting_on
@@ -574,11 +556,10 @@ class DataRobotCancelPipelineRunOperator(_PipelinesOperator):
 
     def execute(self, context: Context) -> bool:
         from airflow_provider_drpipelines._endpoints import require_id
-        from airflow_provider_drpipelines.exceptions import ApiConflictError, ApiNotFoundError
 
         require_id(self.run_id, "run_id")  # a blank rendered id fails before any API call
         self._resolve_pipeline()
-        version = self._scope(_version_argument(self.version, none_means_draft=True))
+        version = self._scope(version_argument(self.version, none_means_draft=True))
         try:
             self.hook.cancel_run(self.pipeline_id, self.run_id, version)
         except ApiConflictError as err:
@@ -649,7 +630,6 @@ class _WaitsUntilReady(_PipelinesOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         from airflow_provider_drpipelines._readiness import Target
-        from airflow_provider_drpipelines.exceptions import DataRobotPipelinesError, PipelineNotReadyError
         from airflow_provider_drpipelines.triggers import EVENT_ERROR, EVENT_TIMEOUT
 
         if not isinstance(event, dict) or not isinstance(event.get("target"), dict) or "status" not in event:
@@ -874,7 +854,7 @@ class DataRobotGetPipelineRunResultsOperator(_PipelinesOperator):
         tasks = check_push_results(_native(self._tasks_template, self.tasks))
         wanted = tasks if isinstance(tasks, list) else None
         if wanted is not None:
-            version = self._scope(_version_argument(self.version, none_means_draft=True))
+            version = self._scope(version_argument(self.version, none_means_draft=True))
             check_task_names(self.hook, self.pipeline_id, version, wanted)
         results = collect_results(self.hook, self.pipeline_id, self.run_id, wanted, self.result_size_limit)
         context["ti"].xcom_push(key=RESULTS_XCOM_KEY, value=results)

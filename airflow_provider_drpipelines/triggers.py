@@ -12,9 +12,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_3_PLUS
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_drpipelines import _compat
 from airflow_provider_drpipelines._polling import coalesced_delay, next_poll_delay
 from airflow_provider_drpipelines._wire import scrub
 from airflow_provider_drpipelines.connection import DEFAULT_CONN_ID
@@ -205,7 +205,7 @@ class DataRobotPipelineRunTrigger(BaseTrigger):
         cancellation is a restart, a move to another triggerer or a trigger timeout, which keep the run.
         """
         user_action = bool(cancel.args) and cancel.args[0] == USER_ACTION_CANCEL_MSG
-        if user_action or AIRFLOW_V_3_3_PLUS or not self.cancel_on_kill:
+        if user_action or _compat.TRIGGER_ON_KILL or not self.cancel_on_kill:
             return
         try:
             still_ours = await self._task_still_deferred_on_this_try()
@@ -220,7 +220,7 @@ class DataRobotPipelineRunTrigger(BaseTrigger):
 
         if not (self.dag_id and self.task_id and self.dag_run_id):
             raise ValueError("the trigger does not know its task instance")
-        state, try_number = await sync_to_async(_read_task_instance)(
+        state, try_number = await sync_to_async(_compat.read_task_instance)(
             self.dag_id, self.task_id, self.dag_run_id, self.map_index
         )
         same_try = self.try_number is None or try_number is None or try_number == self.try_number
@@ -238,28 +238,3 @@ class DataRobotPipelineRunTrigger(BaseTrigger):
         except Exception as err:
             self.log.error("Could not cancel pipeline run %s: %s", self.run_id, err)
             return False
-
-
-def _read_task_instance(dag_id: str, task_id: str, dag_run_id: str, map_index: int) -> tuple[str | None, int | None]:
-    """The task instance's current state (and try number where known), read synchronously.
-
-    Airflow 3.0-3.2 asks the API server through the triggerer's supervisor; Airflow 2 reads the database.
-    """
-    if AIRFLOW_V_3_0_PLUS:
-        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
-
-        states = RuntimeTaskInstance.get_task_states(
-            dag_id=dag_id, map_index=map_index, task_ids=[task_id], run_ids=[dag_run_id]
-        )
-        key = task_id if map_index < 0 else f"{task_id}_{map_index}"
-        return states.get(dag_run_id, {}).get(key), None
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        ti = (
-            session.query(TaskInstance)
-            .filter_by(dag_id=dag_id, task_id=task_id, run_id=dag_run_id, map_index=map_index)
-            .one_or_none()
-        )
-        return (None, None) if ti is None else (ti.state, ti.try_number)

@@ -182,9 +182,9 @@ def test_transient_faults_neither_lose_nor_duplicate_the_run(
 
 @pytest.mark.skipif(AIRFLOW_V_3_0_PLUS, reason="Airflow 3.0-3.2 ask the API server (unit-tested)")
 def test_airflow2_kill_check_reads_the_task_instance_from_the_database(pipeline_id: str) -> None:
-    from airflow_provider_drpipelines.triggers import _read_task_instance
+    from airflow_provider_drpipelines._compat import read_task_instance
 
     result = _run("it_run_worker", pipeline_id)
 
-    assert _read_task_instance("it_run_worker", "run", result.run_id, -1) == ("success", 1)
-    assert _read_task_instance("it_run_worker", "run", "no-such-run", -1) == (None, None)
+    assert read_task_instance("it_run_worker", "run", result.run_id, -1) == ("success", 1)
+    assert read_task_instance("it_run_worker", "run", "no-such-run", -1) == (None, None)

@@ -14,6 +14,7 @@ import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
+from airflow_provider_drpipelines._runs import DEFERRAL_GRACE
 from airflow_provider_drpipelines.exceptions import (
     DataRobotApiError,
     DataRobotConfigError,
@@ -23,8 +24,6 @@ from airflow_provider_drpipelines.exceptions import (
     PipelineRunTimeoutError,
 )
 from airflow_provider_drpipelines.operators import (
-    AIRFLOW2_EXECUTION_DEADLINE_LEAD,
-    DEFERRAL_GRACE,
     RUN_STATE_KEY,
     DataRobotCancelPipelineRunOperator,
     DataRobotCreatePipelineInputOperator,
@@ -308,7 +307,7 @@ def test_deferrable_execute_defers_with_a_trigger_that_knows_everything(emu, emu
     assert kwargs["conn_id"] == emu_conn
     assert (kwargs["poll_interval"], kwargs["max_poll_interval"]) == (7, 70)
     assert kwargs["end_time"] == pytest.approx(now + 600, abs=2)
-    lead = 0.0 if AIRFLOW_V_3_0_PLUS else AIRFLOW2_EXECUTION_DEADLINE_LEAD  # Airflow 2 enforces it too: beat it
+    lead = 0.0 if AIRFLOW_V_3_0_PLUS else 30.0  # Airflow 2 enforces it too: beat it by 30 s
     assert kwargs["execution_deadline"] == pytest.approx(ti.start_date.timestamp() + 3600 - lead, abs=0.01)
     assert kwargs["cancel_on_kill"] is False and kwargs["cancel_on_timeout"] is True
     assert (kwargs["dag_id"], kwargs["task_id"], kwargs["dag_run_id"]) == ("d", "t", "scheduled__x")

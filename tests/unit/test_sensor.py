@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, TaskDeferred
 
+from airflow_provider_drpipelines._runs import DEFERRAL_GRACE
 from airflow_provider_drpipelines.exceptions import DataRobotConfigError, DataRobotPipelinesError, PipelineRunError
 from airflow_provider_drpipelines.sensors import DataRobotPipelineRunSensor
 from airflow_provider_drpipelines.triggers import DataRobotPipelineRunTrigger
@@ -76,10 +77,20 @@ def test_poke_raises_when_the_run_was_cancelled(dr_hook, pipeline):
         sensor(pipeline, run_id).poke(make_context())
 
 
-def test_a_version_that_is_no_number_is_refused(emu, emu_conn):
-    with pytest.raises(DataRobotConfigError):
-        sensor("p", "r", version="latest").poke(make_context())
+@pytest.mark.parametrize("version", ["banana", 0, -1, True])
+def test_a_version_that_is_no_version_is_refused_before_any_call(emu, emu_conn, version):
+    with pytest.raises(DataRobotConfigError, match="version must be"):
+        sensor("p", "r", version=version).poke(make_context())
     assert emu.request_log() == []
+
+
+def test_latest_and_a_rendered_none_read_the_version_as_operators_do(dr_hook, pipeline, emu):
+    run_id = start_run(dr_hook, pipeline, scripted(seconds=0.05))
+    wait_until_over(dr_hook, pipeline, run_id)
+    latest = sensor(pipeline, run_id, version="latest")
+    assert latest.poke(make_context()) and latest.poke(make_context())
+    assert len(emu.request_log(method="GET", path=rf"/pipelines/{pipeline}$")) == 1, "latest resolved once"
+    assert sensor(pipeline, "r", version="None")._run_version() is None
 
 
 def test_deferrable_execute_defers_without_owning_the_run(emu_conn, dr_hook, pipeline):
@@ -111,7 +122,7 @@ def test_deferrable_execute_defers_without_owning_the_run(emu_conn, dr_hook, pip
         -1,
         2,
     )
-    assert info.value.timeout == timedelta(seconds=120) + timedelta(minutes=2)
+    assert info.value.timeout == pytest.approx(timedelta(seconds=120) + DEFERRAL_GRACE, abs=timedelta(seconds=2))
 
 
 def test_deferrable_sensor_can_opt_into_cancel_on_kill(dr_hook, pipeline):
