@@ -23,6 +23,12 @@ SourceFile = str | os.PathLike[str] | UploadFile
 
 
 def require_id(value: Any, what: str) -> str:
+    """``value`` itself when it is a non-blank string, so a missing id fails before any call.
+
+    :param value: the id to check.
+    :param what: its name in the error message.
+    :raises DataRobotConfigError: otherwise.
+    """
     if not isinstance(value, str) or not value.strip():
         raise DataRobotConfigError(f"{what} must be a non-empty string, got {value!r}.")
     return value
@@ -37,17 +43,27 @@ def _segment(value: str, what: str) -> str:
 
 
 def version_number(version: Any) -> int:
+    """``version`` itself when it is a positive int (a bool is not a version number).
+
+    :param version: the locked version number to check.
+    :raises DataRobotConfigError: otherwise.
+    """
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise DataRobotConfigError(f"A pipeline version must be a positive integer, got {version!r}.")
     return version
 
 
 def pipeline_path(pipeline_id: str) -> str:
+    """``/pipelines/{id}`` with the id percent-encoded as one path segment."""
     return f"/pipelines/{_segment(pipeline_id, 'pipeline_id')}"
 
 
 def scope_path(pipeline_id: str, version: int | None) -> str:
-    """Draft scope without a version, locked scope ``/versions/{n}`` with one."""
+    """Draft scope without a version, locked scope ``/versions/{n}`` with one.
+
+    :param pipeline_id: the pipeline's id.
+    :param version: ``None`` for the draft, a number for that locked version.
+    """
     base = pipeline_path(pipeline_id)
     return base if version is None else f"{base}/versions/{version_number(version)}"
 
@@ -68,7 +84,12 @@ def _positive_int(value: Any, what: str) -> int:
 
 
 def json_object_payload(payload: Any) -> dict[str, Any]:
-    """An input payload must be a JSON object; anything else is refused before reaching the API."""
+    """An input payload must be a JSON object; anything else is refused before reaching the API.
+
+    :param payload: the input payload to check.
+    :return: ``payload`` itself.
+    :raises DataRobotConfigError: when it is not a dict, nests too deep or is not JSON-serialisable.
+    """
     if not isinstance(payload, dict):
         raise DataRobotConfigError(
             f"A pipeline input payload must be a JSON object (a dict), got {type(payload).__name__}."
@@ -99,7 +120,17 @@ def _form(**fields: str | None) -> dict[str, str]:
 
 
 class PipelinesApi(Generic[R]):
-    """The endpoint catalogue; subclasses implement ``_send``."""
+    """The endpoint catalogue, written once for both clients; subclasses implement ``_send``.
+
+    :class:`~airflow_provider_drpipelines.hooks.DataRobotPipelinesHook` inherits every method here and returns
+    the decoded JSON body (a dict, a list for :meth:`list_task_executions`, None for a 204);
+    :class:`~airflow_provider_drpipelines.async_client.DataRobotPipelinesAsyncClient` returns an awaitable of
+    the same. Scope is said one way everywhere: ``version=None`` is the draft, ``version=<n>`` the locked
+    version n. Ids are percent-encoded into the path, and an argument the API would refuse raises
+    :class:`~airflow_provider_drpipelines.exceptions.DataRobotConfigError` before any call. An error answer
+    raises the matching :class:`~airflow_provider_drpipelines.exceptions.DataRobotApiError` subclass, after
+    the client's retries for transient failures; creates are never re-sent blindly.
+    """
 
     def _send(self, request: ApiRequest) -> R:
         raise NotImplementedError

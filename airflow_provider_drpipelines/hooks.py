@@ -59,6 +59,10 @@ T = TypeVar("T")
 class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
     """Interact with DataRobot pipelines through a ``datarobot_pipelines`` connection.
 
+    Every endpoint of :class:`~airflow_provider_drpipelines._endpoints.PipelinesApi` is a method of this hook
+    and returns the decoded JSON body. Connection errors, timeouts, 429 and 5xx are retried with exponential
+    backoff and jitter, honouring ``Retry-After``; a create whose answer was lost is reconciled, not re-sent.
+
     :param datarobot_pipelines_conn_id: the connection; host is the DataRobot endpoint, password the API token.
     :param retry_limit: attempts per request, the first included, for connection errors, timeouts, 429 and 5xx.
     :param retry_delay: base of the exponential backoff, in seconds.
