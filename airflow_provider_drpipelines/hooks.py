@@ -457,7 +457,8 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
     ) -> str:
         """Poll the status endpoint until the run is terminal (or unknown); returns that status.
 
-        At ``deadline`` (wall clock) the run is cancelled and :class:`PipelineRunTimeoutError` raised.
+        At ``deadline`` (wall clock) the run is cancelled and
+        :class:`~airflow_provider_drpipelines.exceptions.PipelineRunTimeoutError` raised.
 
         :param pipeline_id: the pipeline's id.
         :param run_id: the run's id.
