@@ -148,10 +148,10 @@ class PipelinesApi(Generic[R]):
         """Upload a pipeline source file as a new pipeline (a draft unless ``mode="locked"``).
 
         :param source: the pipeline's ``.py`` file (a path), or an ``UploadFile`` with its name and bytes.
-        :param name: display name (the server's default: derived from the file).
+        :param name: display name.
         :param description: free text shown in DataRobot.
-        :param mode: ``"draft"`` (editable) or ``"locked"`` (immutable and runnable as version 1).
-        :param image_id: execution image the pipeline's tasks run in (the default image when omitted).
+        :param mode: ``"draft"`` (editable) or ``"locked"`` (immutable, with a version number to run).
+        :param image_id: the execution image the pipeline's tasks run in.
         :return: the created pipeline (``id``, ``name``, ``mode``, ``version``, ...).
         :raises DataRobotConfigError: when ``source`` is not an existing ``.py`` file.
         """
@@ -208,12 +208,14 @@ class PipelinesApi(Generic[R]):
         """Change a pipeline: a new source appends a version; without one only the metadata changes.
 
         :param pipeline_id: the pipeline's id.
-        :param source: a new ``.py`` source file (or ``UploadFile``); None keeps the current source.
+        :param source: a new ``.py`` source file (or ``UploadFile``) whose pipeline name matches this pipeline's
+            (400 otherwise); None keeps the current source.
         :param name: new display name.
         :param description: new description.
         :param image_id: new execution image.
         :return: the updated pipeline.
         :raises DataRobotConfigError: with nothing to change, before any call.
+        :raises ApiConflictError: when the pipeline is locked.
         """
         form = _form(name=name, description=description, image_id=image_id)
         upload = None if source is None else _upload(source)
@@ -231,7 +233,7 @@ class PipelinesApi(Generic[R]):
         )
 
     def delete_pipeline(self, pipeline_id: str) -> R:
-        """Delete a pipeline with all its versions, inputs, runs and schedules.
+        """Delete a pipeline (a soft delete on the service).
 
         :param pipeline_id: the pipeline's id.
         :return: None (the API answers 204).
@@ -322,8 +324,8 @@ class PipelinesApi(Generic[R]):
 
         :param pipeline_id: the pipeline's id.
         :param payload: the run's arguments, a JSON object (nested at most a bounded depth).
-        :param version: ``None`` for a draft input, a number for an input of that locked version (runs of a
-            version accept only its own inputs).
+        :param version: ``None`` for a draft input, a number for an input of that locked version; a run uses an
+            input of its own scope.
         :return: the created input (``id``, ``payload``, ``state``, ...).
         :raises DataRobotConfigError: when ``payload`` is not a JSON-serialisable dict, before any call.
         """
@@ -381,6 +383,7 @@ class PipelinesApi(Generic[R]):
         :param input_id: the input's id.
         :param version: ``None`` for the draft, a number for that locked version.
         :return: None (the API answers 204).
+        :raises ApiConflictError: when the service keeps the input (a locked input).
         """
         path = f"{scope_path(pipeline_id, version)}/inputs/{_segment(input_id, 'input_id')}"
         return self._send(ApiRequest("DELETE", path, answer="none"))
@@ -504,7 +507,7 @@ class PipelinesApi(Generic[R]):
         :param run_id: the run's id (a "dispatch" on the wire).
         :param task_id: the ``@task``'s number in the pipeline (``taskId`` of :meth:`list_task_executions`).
         :param tail_lines: only the last lines (default: all).
-        :param verbosity: ``"user"`` (the task's own output, the server's default) or ``"all"`` (platform lines too).
+        :param verbosity: ``"user"`` (the server's default) or ``"all"``.
         :param node_id: which invocation of a task that fanned out (``nodeId``); needed only then, else the
             server answers 409 listing the candidates.
         :return: ``{logs, ...}``; up to 64 MiB.
@@ -568,11 +571,13 @@ class PipelinesApi(Generic[R]):
     ) -> R:
         """Schedule runs of a locked version inside DataRobot (independent of Airflow).
 
+        The schedule snapshots the version, the input and the image when it is created.
+
         :param pipeline_id: the pipeline's id.
         :param version: the locked version to run (schedules exist for locked versions only).
         :param input_id: the input every scheduled run uses.
         :param image_id: the execution image to run in.
-        :param image_version: that image's version number.
+        :param image_version: that image's version number (images are versioned, see :meth:`update_image`).
         :param cron_expression: when to run, e.g. ``"0 6 * * *"``.
         :param timezone: an IANA zone for the cron expression (the server's default: UTC).
         :return: the schedule (``id``, ``status``, ...).
@@ -634,7 +639,7 @@ class PipelinesApi(Generic[R]):
         return self._send(ApiRequest("PATCH", path, json=body, required=("id",)))
 
     def delete_schedule(self, pipeline_id: str, schedule_id: str) -> R:
-        """Delete a schedule; runs it already started are not affected.
+        """Delete a schedule, and the job on the service that fires it.
 
         :param pipeline_id: the pipeline's id.
         :param schedule_id: the schedule's id.
@@ -658,14 +663,14 @@ class PipelinesApi(Generic[R]):
 
         It is ``CREATING`` first and becomes usable when ``READY``.
 
-        :param name: the image's name.
+        :param name: the image's name, unique per user.
         :param packages: pip requirements, e.g. ``["pandas==2.2"]``.
         :param conda: conda dependencies: a list, or ``{"channels": [...], "dependencies": [...]}``.
-        :param python_version: e.g. ``"3.12"``; the server's default when omitted.
+        :param python_version: ``"3.10"`` to ``"3.13"``; the server's default when omitted.
         :param gpu: request a GPU image (422 when the service has no GPU capacity).
-        :raises DataRobotConfigError: with neither ``packages`` nor ``conda``, before any call.
         :param description: free text.
         :return: the image (``id``, ``status``, ...).
+        :raises DataRobotConfigError: with neither ``packages`` nor ``conda``, before any call.
         """
         body = _image_body(name, packages, conda, python_version, gpu)
         if description is not None:
@@ -673,7 +678,7 @@ class PipelinesApi(Generic[R]):
         return self._send(ApiRequest("POST", "/pipelines/images", json=body, creates=True, required=("id",)))
 
     def list_images(self, *, offset: int | None = None, limit: int | None = None) -> R:
-        """Execution images visible to the token, one page at a time.
+        """The caller's active execution images, newest first, one page at a time.
 
         :param offset: index of the first item to return (default: the server's, 0).
         :param limit: items per page, 1-200 (default: the server's);
@@ -706,20 +711,20 @@ class PipelinesApi(Generic[R]):
         Fields left out are not kept from the previous version: pass the whole environment again.
 
         :param image_id: the execution image's id.
-        :param name: the image's name.
+        :param name: required by the API, which keeps the image's stored name regardless.
         :param packages: pip requirements, e.g. ``["pandas==2.2"]``.
         :param conda: conda dependencies: a list, or ``{"channels": [...], "dependencies": [...]}``.
-        :param python_version: e.g. ``"3.12"``; the server's default when omitted.
+        :param python_version: ``"3.10"`` to ``"3.13"``; the server's default when omitted.
         :param gpu: request a GPU image (422 when the service has no GPU capacity).
-        :raises DataRobotConfigError: with neither ``packages`` nor ``conda``, before any call.
         :return: the image with its new version.
+        :raises DataRobotConfigError: with neither ``packages`` nor ``conda``, before any call.
         """
         path = f"/pipelines/images/{_segment(image_id, 'image_id')}"
         body = _image_body(name, packages, conda, python_version, gpu)
         return self._send(ApiRequest("PATCH", path, json=body, required=("id",)))
 
     def delete_image(self, image_id: str) -> R:
-        """Delete an execution image with all its versions.
+        """Soft-delete the image's latest active version, and the image itself once no active version remains.
 
         :param image_id: the execution image's id.
         :return: None (the API answers 204).
@@ -727,7 +732,7 @@ class PipelinesApi(Generic[R]):
         return self._send(ApiRequest("DELETE", f"/pipelines/images/{_segment(image_id, 'image_id')}", answer="none"))
 
     def delete_image_version(self, image_id: str, version: int) -> R:
-        """Delete one version of an execution image.
+        """Soft-delete one version of an execution image.
 
         :param image_id: the execution image's id.
         :param version: the image version number.
@@ -737,7 +742,7 @@ class PipelinesApi(Generic[R]):
         return self._send(ApiRequest("DELETE", path, answer="none"))
 
     def get_image_version_logs(self, image_id: str, version: int) -> R:
-        """The build log of one image version: why a build ended in ERROR.
+        """The build log of one image version, once it is READY or ERROR: why a build failed.
 
         :param image_id: the execution image's id.
         :param version: the image version number.
@@ -748,7 +753,7 @@ class PipelinesApi(Generic[R]):
 
     # --- service -----------------------------------------------------------------------------
     def get_api_version(self) -> R:
-        """The service's version: a cheap call that proves a host is a pipelines API.
+        """The pipelines service's version.
 
         :return: ``{versionString, ...}``.
         """
