@@ -35,7 +35,7 @@ DEFAULT_CONN_ID: Final = "datarobot_pipelines_default"
 HOOK_NAME: Final = "DataRobot Pipelines"
 #: The endpoint used when the connection has no host.
 DEFAULT_ENDPOINT: Final = "https://app.datarobot.com"
-#: The API's path below the endpoint; a host given with it is accepted, without it it is added.
+#: The API's path below the endpoint; added to the host, which may already end in it.
 API_PATH: Final = "/api/v2"
 #: Seconds one HTTP request may take in all when the connection's ``timeout`` extra is unset.
 DEFAULT_TIMEOUT_SECONDS: Final = 30.0

@@ -465,7 +465,8 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         :param version: ``None`` for the draft, a number for that locked version.
         :param poll_interval: seconds between polls at the start.
         :param max_poll_interval: the longest pause; polls space out to 10 % of the run's age up to it.
-        :param started_at: when the run started (``time.time()``), the age adaptive polling is measured from.
+        :param started_at: wall-clock time (``time.time()``) the wait began; adaptive polling measures the run's age
+            from it.
         :param deadline: wall-clock time (``time.time()``) at which to give up and cancel; None waits for ever.
         :return: the terminal status, or an unknown one (never mistaken for success).
         :raises PipelineRunTimeoutError: at the deadline, after cancelling the run.

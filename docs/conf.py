@@ -32,7 +32,6 @@ suppress_warnings = ["myst.header"]
 autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
-autodoc_class_signature = "separated"
 
 # `make docs` runs nitpicky (-n): every reference to this package must resolve. Names from outside it have no
 # target without intersphinx, which needs the network CI does not have, so they are exempt by namespace.
