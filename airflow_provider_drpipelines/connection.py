@@ -141,7 +141,10 @@ class ConnectionSettings:
         )
 
     def url(self, path: str) -> str:
-        """The full URL of an API path such as ``/pipelines`` (already percent-encoded)."""
+        """The full URL of an API path.
+
+        :param path: a path below the API URL such as ``/pipelines``, already percent-encoded.
+        """
         return self.api_url + path
 
     def tls_context(self) -> ssl.SSLContext:

@@ -86,6 +86,7 @@ class ApiTransientError(DataRobotApiError):
 
     @property
     def request_not_processed(self) -> bool:
+        """True for a 429, which refuses a request before acting on it; a 5xx may have acted."""
         return self.status == 429
 
 
@@ -106,6 +107,7 @@ class ApiConnectionError(DataRobotApiError):
 
     @property
     def request_not_processed(self) -> bool:
+        """True when no connection was made, so nothing reached the server."""
         return not self.connected
 
 
