@@ -7,13 +7,13 @@ PYTEST_ARGS ?=
 DIST_VENV := .venvs/dist
 INSTALL_TEST_VERSIONS ?= 3.3.2 2.11.2
 
-.PHONY: venv lint test unit demo airflow e2e ui matrix dist install-test bench bench-smoke clean
+.PHONY: venv lint test unit demo airflow e2e ui matrix dist install-test docs bench bench-smoke clean
 
 venv:
 	@scripts/venv.sh $(VENV) $(AIRFLOW_VERSION)
 
 lint: venv
-	$(VENV)/bin/ruff check airflow_provider_drpipelines tests example_dags bench
+	$(VENV)/bin/ruff check airflow_provider_drpipelines tests example_dags bench docs
 	$(VENV)/bin/mypy
 
 ## The test command: lint, then every test (unit, emulator, dag.test() integration, real deployment) on Airflow 3.3.2;
@@ -64,6 +64,14 @@ $(DIST_VENV)/bin/twine:
 install-test: dist
 	@status=0; for version in $(INSTALL_TEST_VERSIONS); do scripts/install_test.sh $$version || status=1; done; \
 	  exit $$status
+
+## The API reference and guides as HTML in build/docs/html (Sphinx autodoc; every warning, a broken
+## reference included, is an error). The `docs` extra is installed into the virtualenv on first use.
+docs: venv
+	@$(PY) -c "import sphinx, myst_parser" 2>/dev/null || { $(PY) -m pip install -q --disable-pip-version-check \
+	  -e ".[docs]" 2>&1 | grep -v "^WARNING: Location" >&2; $(PY) -c "import sphinx, myst_parser"; }
+	@started=$$(date +%s) && $(VENV)/bin/sphinx-build -E -W --keep-going -n -q -b html docs build/docs/html \
+	  && echo "== make docs done in $$(( $$(date +%s) - started )) s: build/docs/html/index.html"
 
 bench: venv
 	$(PY) bench/run_all.py

@@ -40,8 +40,12 @@ _READ_CHUNK = 64 * 1024
 class DataRobotPipelinesAsyncClient(PipelinesApi[Awaitable[Any]]):
     """Every endpoint as a coroutine: never blocks the event loop.
 
+    Each method of :class:`~airflow_provider_drpipelines._endpoints.PipelinesApi` returns an awaitable of the
+    decoded JSON body the sync hook would return. Get one from
+    :meth:`~airflow_provider_drpipelines.hooks.DataRobotPipelinesHook.aget_client` rather than building it.
+
     :param settings: the connection's settings (endpoint, token, TLS, proxy, timeout).
-    :param session: the shared session from :func:`shared_session`.
+    :param session: the shared session from :func:`shared_session`; the client never closes it.
     :param retry_policy: when to retry a failed request; creates are never re-sent blindly.
     """
 
@@ -102,7 +106,13 @@ class DataRobotPipelinesAsyncClient(PipelinesApi[Awaitable[Any]]):
         return _wire.interpret_response(request, status, headers, content, settings.token)
 
     async def cancel_run_if_active(self, pipeline_id: str, run_id: str, version: int | None) -> bool:
-        """Cancel a run; one already terminal or gone is logged, not an error. True if this call cancelled it."""
+        """Cancel a run; one already terminal or gone is logged, not an error. True if this call cancelled it.
+
+        :param pipeline_id: the pipeline's id.
+        :param run_id: the run's id.
+        :param version: ``None`` for the draft, a number for that locked version.
+        :return: True if this call cancelled the run, False if it had already ended or does not exist.
+        """
         try:
             await self.cancel_run(pipeline_id, run_id, version)
         except (ApiConflictError, ApiNotFoundError) as err:
@@ -158,7 +168,14 @@ _CLOSERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncIterator[Non
 
 
 async def shared_session(settings: ConnectionSettings) -> aiohttp.ClientSession:
-    """The session every trigger on this event loop uses for these settings; a closed one is replaced."""
+    """The session every trigger on this event loop uses for these settings; a closed one is replaced.
+
+    One pool per loop and connection keeps a triggerer with many runs to a handful of TCP connections; the
+    sessions close when the loop shuts down.
+
+    :param settings: the connection's settings; equal settings share a session.
+    :return: an open session; do not close it yourself.
+    """
     loop = asyncio.get_running_loop()
     sessions = _SESSIONS.get(loop)
     if sessions is None:
@@ -179,7 +196,13 @@ async def _close_at_shutdown(sessions: dict[ConnectionSettings, aiohttp.ClientSe
 
 
 async def close_sessions(sessions: dict[ConnectionSettings, aiohttp.ClientSession] | None = None) -> None:
-    """Close these sessions (default: the running loop's); the next request opens new ones."""
+    """Close these sessions (default: the running loop's); the next request opens new ones.
+
+    Not needed in a triggerer or ``dag.test()``: sessions close with their event loop. For code that
+    keeps a loop running and wants its connections released now.
+
+    :param sessions: the sessions to close, by settings; None means every session of the running loop.
+    """
     if sessions is None:
         sessions = _SESSIONS.get(asyncio.get_running_loop(), {})
     closing = list(sessions.values())
@@ -188,7 +211,13 @@ async def close_sessions(sessions: dict[ConnectionSettings, aiohttp.ClientSessio
 
 
 def new_session(settings: ConnectionSettings) -> aiohttp.ClientSession:
-    """A bounded keep-alive pool with the connection's TLS trust; proxies are chosen per request, by us."""
+    """A bounded keep-alive pool with the connection's TLS trust; proxies are chosen per request, by us.
+
+    Not shared: the caller owns it and must close it. Triggers use :func:`shared_session` instead.
+
+    :param settings: the connection's settings (token, TLS trust).
+    :return: a new session that sends the API token on every request.
+    """
     connector = aiohttp.TCPConnector(
         limit=POOL_CONNECTIONS,
         limit_per_host=POOL_CONNECTIONS,

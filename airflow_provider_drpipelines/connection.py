@@ -28,17 +28,29 @@ def _config_error(message: str) -> Exception:
     return DataRobotConfigError(message)
 
 
+#: The connection type (``conn_type``); the URI scheme is ``datarobot-pipelines://``.
 CONN_TYPE: Final = "datarobot_pipelines"
+#: The connection id every operator, sensor and the hook use unless told otherwise.
 DEFAULT_CONN_ID: Final = "datarobot_pipelines_default"
+#: The connection type's name in the Airflow UI.
 HOOK_NAME: Final = "DataRobot Pipelines"
+#: The endpoint used when the connection has no host.
 DEFAULT_ENDPOINT: Final = "https://app.datarobot.com"
+#: The API's path below the endpoint; added to the host, which may already end in it.
 API_PATH: Final = "/api/v2"
+#: Seconds one HTTP request may take in all when the connection's ``timeout`` extra is unset.
 DEFAULT_TIMEOUT_SECONDS: Final = 30.0
 
 
 @dataclass(frozen=True)
 class ExtraField:
-    """One connection extra shown in the Airflow UI form."""
+    """One connection extra shown in the Airflow UI form.
+
+    :param name: the key in the connection's extra JSON.
+    :param label: the form field's label.
+    :param description: the help text under it.
+    :param json_type: its JSON schema type for ``conn-fields`` (Airflow >= 3.2).
+    """
 
     name: str
     label: str
@@ -46,6 +58,7 @@ class ExtraField:
     json_type: str = "string"
 
 
+#: The connection's extras, in form order: ``verify``, ``timeout``, ``proxies``, ``ui_url``.
 EXTRA_FIELDS: Final = (
     ExtraField(
         "verify",
@@ -70,6 +83,7 @@ EXTRA_FIELDS: Final = (
     ),
 )
 
+#: Which standard fields the form hides, relabels and fills with placeholders. Copy it before changing it.
 # The port stays visible: Airflow 3.3.2's Test button fails on a connection without one (its UI sends port 0),
 # so a user of that version enters the endpoint's port there.
 UI_FIELD_BEHAVIOUR: Final[dict[str, Any]] = {
@@ -87,7 +101,17 @@ _UI_TEST_CONN_ID = re.compile(r"[A-Za-z0-9]{8}")
 
 @dataclass(frozen=True)
 class ConnectionSettings:
-    """Everything a client needs to talk to one pipelines API; hashable, so clients can be pooled by it."""
+    """Everything a client needs to talk to one pipelines API; hashable, so clients can be pooled by it.
+
+    Build it with :meth:`from_connection`, which validates every field. The token is left out of ``repr``.
+
+    :param api_url: the API's base URL, ending in ``/api/v2``.
+    :param token: the API token.
+    :param ui_url: the DataRobot UI's base URL, for run links.
+    :param verify: True, False, or the path of a CA bundle (see :meth:`tls_context`).
+    :param timeout: seconds one HTTP request may take in all, connect to last byte.
+    :param proxies: the ``proxies`` extra as sorted ``(scheme, proxy URL)`` pairs (see :meth:`proxy_url`).
+    """
 
     api_url: str
     token: str = field(repr=False)
@@ -100,6 +124,15 @@ class ConnectionSettings:
     def from_connection(
         cls, conn_id: str, host: str | None, password: str | None, port: int | None, extra: dict[str, Any]
     ) -> ConnectionSettings:
+        """Validate an Airflow connection's fields into settings; errors name the field, never the token.
+
+        :param conn_id: the connection's id, named in error messages.
+        :param host: the DataRobot endpoint, with or without ``/api/v2``; a bare host name means https.
+        :param password: the API token.
+        :param port: a port to add when the host carries none.
+        :param extra: the connection's extras (``verify``, ``timeout``, ``proxies``, ``ui_url``).
+        :raises DataRobotConfigError: for a missing or unsendable token, a malformed endpoint or a bad extra.
+        """
         _check_token(password, conn_id)
         assert password is not None  # checked above; mypy cannot see through it
         base_url = normalise_endpoint(host or DEFAULT_ENDPOINT, port, conn_id)
@@ -114,10 +147,20 @@ class ConnectionSettings:
         )
 
     def url(self, path: str) -> str:
+        """The full URL of an API path.
+
+        :param path: a path below the API URL such as ``/pipelines``, already percent-encoded.
+        """
         return self.api_url + path
 
     def tls_context(self) -> ssl.SSLContext:
-        """The one TLS context both clients use, so ``verify`` means the same to requests and aiohttp."""
+        """The one TLS context both clients use, so ``verify`` means the same to requests and aiohttp.
+
+        ``verify=False`` checks nothing; a path trusts only that bundle; True trusts ``REQUESTS_CA_BUNDLE`` or
+        ``SSL_CERT_FILE`` when set, else the system's trust store together with certifi's.
+
+        :raises DataRobotConfigError: when the CA bundle cannot be loaded.
+        """
         bundle = _environment_ca_bundle() if self.verify is True else None
         try:
             return _tls_context(self.verify, bundle)
@@ -148,7 +191,11 @@ class ConnectionSettings:
         return proxy
 
     def run_url(self, pipeline_id: str, run_id: str) -> str:
-        """Where a person looks at a run; the UI path is the one the emulator serves too."""
+        """Where a person looks at a run; the UI path is the one the emulator serves too.
+
+        :param pipeline_id: the pipeline's id.
+        :param run_id: the run's id.
+        """
         from urllib.parse import quote
 
         return f"{self.ui_url}/pipelines/{quote(pipeline_id, safe='')}/runs/{quote(run_id, safe='')}"
@@ -169,7 +216,14 @@ def missing_token_message(conn_id: str) -> str:
 
 
 def normalise_endpoint(endpoint: str, port: int | None, conn_id: str) -> str:
-    """``https://host[:port][/prefix]`` without a trailing ``/api/v2``; a bare host name means https."""
+    """``https://host[:port][/prefix]`` without a trailing ``/api/v2``; a bare host name means https.
+
+    :param endpoint: the connection's host field.
+    :param port: the connection's port field, used when the endpoint names none.
+    :param conn_id: the connection's id, named in error messages.
+    :raises DataRobotConfigError: for a non-http(s) or malformed URL, credentials before ``@``, or ``.``/``..``
+        path segments.
+    """
     raw = endpoint.strip()
     if "://" not in raw:
         raw = "https://" + raw

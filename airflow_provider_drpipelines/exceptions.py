@@ -20,7 +20,18 @@ class DataRobotConfigError(DataRobotPipelinesError, ValueError):
 
 
 class DataRobotApiError(DataRobotPipelinesError):
-    """The pipelines API answered with an error, an unusable body, or not at all."""
+    """The pipelines API answered with an error, an unusable body, or not at all.
+
+    Catch a subclass to react to one kind of failure (e.g. :class:`ApiNotFoundError`); the message already
+    says what happened, scrubbed of the token.
+
+    :param message: what went wrong, for the task log.
+    :param method: the request's HTTP method.
+    :param path: the request's path below the API URL.
+    :param status: the HTTP status, or None when there was no answer.
+    :param detail: the server's ``detail`` (a string, or a list of validation errors).
+    :param retry_after: seconds the server's ``Retry-After`` asked to wait, if any.
+    """
 
     #: Whether repeating the same request may succeed.
     retryable: ClassVar[bool] = False
@@ -75,11 +86,18 @@ class ApiTransientError(DataRobotApiError):
 
     @property
     def request_not_processed(self) -> bool:
+        """True for a 429, which refuses a request before acting on it; a 5xx may have acted."""
         return self.status == 429
 
 
 class ApiConnectionError(DataRobotApiError):
-    """No HTTP answer: the host is unreachable, the connection dropped, or the request timed out."""
+    """No HTTP answer: the host is unreachable, the connection dropped, or the request timed out.
+
+    :param message: what went wrong, for the task log.
+    :param method: the request's HTTP method.
+    :param path: the request's path below the API URL.
+    :param connected: whether the request may have reached the server (then a create may have happened).
+    """
 
     retryable = True
 
@@ -89,11 +107,18 @@ class ApiConnectionError(DataRobotApiError):
 
     @property
     def request_not_processed(self) -> bool:
+        """True when no connection was made, so nothing reached the server."""
         return not self.connected
 
 
 class PipelineRunError(DataRobotPipelinesError):
-    """A pipeline run ended in a state other than COMPLETED."""
+    """A pipeline run ended in a state other than COMPLETED.
+
+    :param message: the status with the failing tasks, their errors and log tails.
+    :param pipeline_id: the run's pipeline.
+    :param run_id: the run.
+    :param status: the status it ended with.
+    """
 
     def __init__(self, message: str, *, pipeline_id: str, run_id: str, status: str) -> None:
         super().__init__(message)

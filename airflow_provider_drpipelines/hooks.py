@@ -59,6 +59,10 @@ T = TypeVar("T")
 class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
     """Interact with DataRobot pipelines through a ``datarobot_pipelines`` connection.
 
+    Every endpoint of :class:`~airflow_provider_drpipelines._endpoints.PipelinesApi` is a method of this hook
+    and returns the decoded JSON body. Connection errors, timeouts, 429 and 5xx are retried with exponential
+    backoff and jitter, honouring ``Retry-After``; a create whose answer was lost is reconciled, not re-sent.
+
     :param datarobot_pipelines_conn_id: the connection; host is the DataRobot endpoint, password the API token.
     :param retry_limit: attempts per request, the first included, for connection errors, timeouts, 429 and 5xx.
     :param retry_delay: base of the exponential backoff, in seconds.
@@ -95,10 +99,18 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
     # --- connection form (Airflow 2.11-3.1; 3.2+ reads conn-fields from provider info) ----------
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The connection form's hidden, relabelled and placeholder fields (Airflow 2.11-3.1).
+
+        :return: a deep copy of :data:`~airflow_provider_drpipelines.connection.UI_FIELD_BEHAVIOUR`, safe to edit.
+        """
         return copy.deepcopy(UI_FIELD_BEHAVIOUR)
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The extras' form widgets (Airflow 2.11-3.1; 3.2+ reads ``conn-fields`` from provider info).
+
+        :return: :func:`~airflow_provider_drpipelines._compat.connection_form_widgets`.
+        """
         from airflow_provider_drpipelines._compat import connection_form_widgets
 
         return connection_form_widgets()
@@ -106,13 +118,20 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
     # --- settings and transport ---------------------------------------------------------------
     @cached_property
     def settings(self) -> ConnectionSettings:
+        """The connection parsed once per hook: endpoint, token, TLS, proxies, timeout.
+
+        :raises DataRobotConfigError: naming the field (never the token) when the connection is unusable.
+        """
         conn = self.get_connection(self.datarobot_pipelines_conn_id)
         return ConnectionSettings.from_connection(
             self.datarobot_pipelines_conn_id, conn.host, conn.password, conn.port, conn.extra_dejson
         )
 
     async def aget_settings(self) -> ConnectionSettings:
-        """The settings without blocking the event loop; shares the cache slot of :attr:`settings`."""
+        """The settings without blocking the event loop; shares the cache slot of :attr:`settings`.
+
+        :raises DataRobotConfigError: naming the field (never the token) when the connection is unusable.
+        """
         if "settings" not in self.__dict__:
             from airflow.providers.common.compat.connection import (
                 get_async_connection,
@@ -128,6 +147,10 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         return settings
 
     def get_conn(self) -> requests.Session:
+        """The pooled ``requests.Session`` every sync call of this hook uses (Airflow's hook protocol).
+
+        Prefer the endpoint methods: they add the API URL, retries and error mapping the bare session lacks.
+        """
         return self._session
 
     @cached_property
@@ -201,7 +224,16 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
     def iterate(
         self, list_method: Callable[..., Any], *args: Any, page_size: int = 100, **kwargs: Any
     ) -> Iterator[dict[str, Any]]:
-        """Every item of a list endpoint, page by page: ``hook.iterate(hook.list_runs, pipeline_id, 3)``."""
+        """Every item of a list endpoint, page by page: ``hook.iterate(hook.list_runs, pipeline_id, 3)``.
+
+        :param list_method: a ``list_*`` endpoint method of this hook.
+        :param args: its positional arguments.
+        :param page_size: items per request (1-200).
+        :param kwargs: its other keyword arguments (not ``offset``/``limit``).
+        :return: a lazy iterator: pages are fetched as you consume it.
+        :raises ApiResponseError: when a page is malformed, repeats an earlier page or the listing runs past 1,000
+            pages.
+        """
         what = f"{getattr(list_method, '__name__', 'list')}()"
         guard = _wire.PageGuard(what)
         offset = 0
@@ -216,7 +248,12 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
 
     # --- connection test ----------------------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:
-        """One cheap authenticated call that tells a bad token from an unreachable or foreign host."""
+        """One cheap authenticated call that tells a bad token from an unreachable or foreign host.
+
+        Called by the UI's **Test** button; it makes a single attempt, without retries, so the answer comes quickly.
+
+        :return: ``(ok, message)``; the message says what is wrong and never contains the token.
+        """
         configured_policy, self.retry_policy = self.retry_policy, RetryPolicy(max_attempts=1)
         try:
             _wire.page_items("/pipelines", self.list_pipelines(limit=1))
@@ -236,12 +273,24 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
 
     # --- run orchestration helpers used by operators, sensor and trigger ------------------------
     def run_url(self, pipeline_id: str, run_id: str) -> str:
+        """Where a person looks at a run in the DataRobot UI (the connection's ``ui_url``, else its host).
+
+        :param pipeline_id: the pipeline's id.
+        :param run_id: the run's id.
+        :return: the run page's URL; the extra link shows it.
+        """
         return self.settings.run_url(pipeline_id, run_id)
 
     def resolve_version(self, pipeline_id: str, version: int | str) -> int | None:
         """The version number to run (``"latest"`` = newest locked one), or None for ``"draft"``.
 
         Fails with a message a DAG author can act on when the pipeline or version is missing or unlocked.
+
+        :param pipeline_id: the pipeline's id.
+        :param version: a locked version number, ``"latest"`` or ``"draft"`` (the operators' ``version``).
+        :return: the version number, or None for the draft scope.
+        :raises DataRobotConfigError: when the pipeline does not exist, the version does not, the pipeline is a
+            draft but a version was asked for, or it is locked but ``"draft"`` was asked for.
         """
         try:
             pipeline = self.get_pipeline(pipeline_id)
@@ -285,6 +334,13 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
 
         ``known_run_ids`` are the runs of ``input_id`` that existed before: pass an empty set for an input
         created just now; None makes the hook list them first.
+
+        :param pipeline_id: the pipeline's id.
+        :param input_id: the input to run, of the same scope.
+        :param version: ``None`` for the draft, a number for that locked version.
+        :param image_id: run in this execution image instead of the pipeline's.
+        :param known_run_ids: runs of ``input_id`` that predate this call (None: list them now).
+        :return: the run (``id``, ``status``, ...), created by this call or adopted.
         """
         if known_run_ids is None:
             known_run_ids = {run["id"] for run in self.runs_of_input(pipeline_id, version, input_id)}
@@ -303,28 +359,62 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         return run
 
     def runs_of_input(self, pipeline_id: str, version: int | None, input_id: str) -> list[dict[str, Any]]:
+        """Every run of one input, across all pages.
+
+        :param pipeline_id: the pipeline's id.
+        :param version: ``None`` for the draft, a number for that locked version.
+        :param input_id: the input's id.
+        :return: the runs, in the API's order.
+        """
         return self.runs_of_inputs(pipeline_id, version, {input_id})
 
     def runs_of_inputs(self, pipeline_id: str, version: int | None, input_ids: Collection[str]) -> list[dict[str, Any]]:
+        """Every run of any of these inputs, across all pages.
+
+        :param pipeline_id: the pipeline's id.
+        :param version: ``None`` for the draft, a number for that locked version.
+        :param input_ids: the inputs' ids.
+        :return: the runs, in the API's order.
+        """
         return [r for r in self.iterate(self.list_runs, pipeline_id, version) if r.get("inputId") in input_ids]
 
     def find_input_with_payload(
         self, pipeline_id: str, version: int | None, payload: dict[str, Any]
     ) -> dict[str, Any] | None:
-        """An existing input with exactly this payload: running it is the same as running a fresh copy."""
+        """An existing input with exactly this payload: running it is the same as running a fresh copy.
+
+        :param pipeline_id: the pipeline's id.
+        :param version: ``None`` for the draft, a number for that locked version.
+        :param payload: the payload to look for, compared as JSON.
+        :return: the first such input, or None.
+        """
         return next(self.inputs_with_payload(pipeline_id, version, payload), None)
 
     def inputs_with_payload(
         self, pipeline_id: str, version: int | None, payload: dict[str, Any]
     ) -> Iterator[dict[str, Any]]:
-        """Inputs whose payload equals ``payload`` as JSON (``{1: "a"}`` is stored as ``{"1": "a"}``)."""
+        """Inputs whose payload equals ``payload`` as JSON (``{1: "a"}`` is stored as ``{"1": "a"}``).
+
+        :param pipeline_id: the pipeline's id.
+        :param version: ``None`` for the draft, a number for that locked version.
+        :param payload: the payload to look for.
+        :return: a lazy iterator over the matching inputs.
+        """
         wanted = _wire.json_normalised(payload)
         return (i for i in self.iterate(self.list_inputs, pipeline_id, version) if i.get("payload") == wanted)
 
     def create_input_exactly_once(
         self, pipeline_id: str, payload: dict[str, Any], version: int | None
     ) -> tuple[dict[str, Any], bool]:
-        """Create an input; returns it and whether it is certainly new (then no earlier run can use it)."""
+        """Create an input; returns it and whether it is certainly new (then no earlier run can use it).
+
+        If the answer is lost, an input with the same payload is adopted instead of creating a second one.
+
+        :param pipeline_id: the pipeline's id.
+        :param payload: the run's arguments, a JSON object.
+        :param version: ``None`` for the draft, a number for that locked version.
+        :return: ``(input, certainly_new)``; ``certainly_new`` is False when the input was adopted.
+        """
         adopted: list[dict[str, Any]] = []
 
         def adopt_lost_input() -> dict[str, Any] | None:
@@ -342,7 +432,15 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
     def find_active_run(
         self, pipeline_id: str, version: int | None, input_ids: str | Collection[str]
     ) -> dict[str, Any] | None:
-        """The newest run of these inputs that is not yet terminal."""
+        """The newest run of these inputs that is not yet terminal.
+
+        What ``reuse_existing_run`` adopts after a crash instead of starting a second run.
+
+        :param pipeline_id: the pipeline's id.
+        :param version: ``None`` for the draft, a number for that locked version.
+        :param input_ids: one input id or several.
+        :return: that run, or None.
+        """
         wanted = {input_ids} if isinstance(input_ids, str) else set(input_ids)
         runs = self.runs_of_inputs(pipeline_id, version, wanted)
         active = [r for r in runs if r.get("status") not in TERMINAL_RUN_STATUSES]
@@ -361,7 +459,19 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
     ) -> str:
         """Poll the status endpoint until the run is terminal (or unknown); returns that status.
 
-        At ``deadline`` (wall clock) the run is cancelled and :class:`PipelineRunTimeoutError` raised.
+        At ``deadline`` (wall clock) the run is cancelled and
+        :class:`~airflow_provider_drpipelines.exceptions.PipelineRunTimeoutError` raised.
+
+        :param pipeline_id: the pipeline's id.
+        :param run_id: the run's id.
+        :param version: ``None`` for the draft, a number for that locked version.
+        :param poll_interval: seconds between polls at the start.
+        :param max_poll_interval: the longest pause; polls space out to 10 % of the run's age up to it.
+        :param started_at: wall-clock time (``time.time()``) the wait began; adaptive polling measures the run's age
+            from it.
+        :param deadline: wall-clock time (``time.time()``) at which to give up and cancel; None waits for ever.
+        :return: the terminal status, or an unknown one (never mistaken for success).
+        :raises PipelineRunTimeoutError: at the deadline, after cancelling the run.
         """
         while True:
             status: str = self.get_run_status(pipeline_id, run_id, version)["status"]
@@ -380,7 +490,13 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
             time.sleep(next_poll_delay(poll_interval, max_poll_interval, now - started_at, until_deadline))
 
     def cancel_run_if_active(self, pipeline_id: str, run_id: str, version: int | None) -> bool:
-        """Cancel a run; a run already terminal or gone is logged, not an error. True if this call cancelled it."""
+        """Cancel a run; a run already terminal or gone is logged, not an error. True if this call cancelled it.
+
+        :param pipeline_id: the pipeline's id.
+        :param run_id: the run's id.
+        :param version: ``None`` for the draft, a number for that locked version.
+        :return: True if this call cancelled the run, False if it had already ended or does not exist.
+        """
         try:
             self.cancel_run(pipeline_id, run_id, version)
         except (ApiConflictError, ApiNotFoundError) as err:
@@ -395,6 +511,13 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         """What a person needs in the task log: the status, the failing tasks, their errors and log tails.
 
         Best effort: a diagnostic call that fails is mentioned, never allowed to hide the run's failure.
+
+        :param pipeline_id: the pipeline's id.
+        :param run_id: the run's id.
+        :param version: ``None`` for the draft, a number for that locked version.
+        :param status: the status the run ended with.
+        :param log_lines: how many trailing log lines to show per failing task.
+        :return: a multi-line message for the task's exception.
         """
         lines = [f"Pipeline run {run_id} of pipeline {pipeline_id} ended {status}."]
         try:
@@ -432,7 +555,12 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
 
     # --- async ----------------------------------------------------------------------------------
     async def aget_client(self) -> DataRobotPipelinesAsyncClient:
-        """An async client whose HTTP session is shared with every trigger on this event loop and connection."""
+        """An async client whose HTTP session is shared with every trigger on this event loop and connection.
+
+        It carries this hook's retry policy; use it from a trigger or other coroutine, never close its session.
+
+        :return: a :class:`~airflow_provider_drpipelines.async_client.DataRobotPipelinesAsyncClient`.
+        """
         from airflow_provider_drpipelines.async_client import DataRobotPipelinesAsyncClient, shared_session
 
         settings = await self.aget_settings()

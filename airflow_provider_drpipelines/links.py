@@ -13,14 +13,24 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import TaskInstanceKey
 
 #: XCom keys the run operator pushes before it waits, so links and downstream tasks work even on failure.
+#: XCom key of the run's id.
 RUN_ID_XCOM_KEY = "run_id"
+#: XCom key of the run's page in the DataRobot UI, which the extra link shows.
 RUN_URL_XCOM_KEY = "run_url"
+#: XCom key of the version number run (None for the draft), handy after ``version="latest"``.
 VERSION_XCOM_KEY = "pipeline_version"
 
 
 class DataRobotPipelineRunLink(BaseOperatorLink):
+    """The "DataRobot pipeline run" button on a run task: opens the run's page in the DataRobot UI."""
+
     name = "DataRobot pipeline run"
 
     def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
+        """The run URL the task pushed; empty (no button) before the task created its run.
+
+        :param operator: the task's operator (unused: the URL comes from XCom).
+        :param ti_key: the task instance whose run to link.
+        """
         url = XCom.get_value(key=RUN_URL_XCOM_KEY, ti_key=ti_key)
         return str(url) if url else ""

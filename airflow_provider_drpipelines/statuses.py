@@ -21,16 +21,23 @@ class RunStatus:
     ERRORED: Final = "ERRORED"
 
 
+#: A run in one of these is still going: waiting continues.
 ACTIVE_RUN_STATUSES: Final = frozenset({RunStatus.PENDING, RunStatus.PREPARING, RunStatus.RUNNING})
+#: A run in one of these has ended for good.
 TERMINAL_RUN_STATUSES: Final = frozenset(
     {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.ERRORED}
 )
+#: The only status a run task succeeds on.
 SUCCESS_RUN_STATUSES: Final = frozenset({RunStatus.COMPLETED})
+#: Every run status this provider knows; any other ends a wait as a failure.
 KNOWN_RUN_STATUSES: Final = ACTIVE_RUN_STATUSES | TERMINAL_RUN_STATUSES
 
 
 def ends_wait(status: object) -> bool:
-    """A status ends a wait when it is terminal, or one we do not know (never mistaken for success)."""
+    """A status ends a wait when it is terminal, or one we do not know (never mistaken for success).
+
+    :param status: a run's ``status`` as the API sent it (anything that is not a string ends the wait too).
+    """
     return not isinstance(status, str) or status in TERMINAL_RUN_STATUSES or status not in KNOWN_RUN_STATUSES
 
 
@@ -46,6 +53,7 @@ class TaskExecutionStatus:
     ERRORED: Final = "ERRORED"
 
 
+#: Task-execution statuses whose errors and log tails a failed run's message shows.
 FAILED_TASK_STATUSES: Final = frozenset({TaskExecutionStatus.FAILED, TaskExecutionStatus.ERRORED})
 
 #: Run ends caused by the pipeline's own code or by a person: ``retry_failed_runs=False`` retries neither.
@@ -54,6 +62,8 @@ USER_ENDED_RUN_STATUSES: Final = frozenset({RunStatus.FAILED, RunStatus.CANCELLE
 
 
 class PipelineMode:
+    """A pipeline's mode: an editable draft, or locked (immutable, with numbered versions)."""
+
     DRAFT: Final = "draft"
     LOCKED: Final = "locked"
 
@@ -71,11 +81,15 @@ class VersionStatus:
 
 
 class InputState:
+    """An input's validity as the service judged it; a locked pipeline shows its latest VALID input."""
+
     VALID: Final = "VALID"
     INVALID: Final = "INVALID"
 
 
 class ScheduleStatus:
+    """A DataRobot-side schedule's status."""
+
     ACTIVE: Final = "ACTIVE"
     PAUSED: Final = "PAUSED"
     DELETED: Final = "DELETED"
@@ -94,6 +108,8 @@ IMAGE_PYTHON_VERSIONS: Final = ("3.10", "3.11", "3.12", "3.13")
 
 
 class RunTrigger:
+    """What started a run: an API call (Airflow, the CLI, the SDK) or a DataRobot schedule."""
+
     API: Final = "api"
     SCHEDULE: Final = "schedule"
 
