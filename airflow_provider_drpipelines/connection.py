@@ -84,8 +84,8 @@ EXTRA_FIELDS: Final = (
 )
 
 #: Which standard fields the form hides, relabels and fills with placeholders. Copy it before changing it.
-# The port stays visible: Airflow 3.3.2's Test button fails on a connection without one (its UI sends port 0),
-# so a user of that version enters the endpoint's port there.
+#: The port stays visible: Airflow 3.3.2's Test button fails on a connection without one (its UI sends
+#: port 0), so a user of that version enters the endpoint's port there.
 UI_FIELD_BEHAVIOUR: Final[dict[str, Any]] = {
     "hidden_fields": ["schema", "login"],
     "relabeling": {"host": "DataRobot endpoint", "password": "API token"},

@@ -109,7 +109,7 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """The extras' form widgets (Airflow 2.11-3.1; 3.2+ reads ``conn-fields`` from provider info).
 
-        :return: :func:`~airflow_provider_drpipelines._compat.connection_form_widgets`.
+        :return: one wtforms ``StringField`` per extra of the connection.
         """
         from airflow_provider_drpipelines._compat import connection_form_widgets
 
@@ -254,9 +254,10 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
 
         :return: ``(ok, message)``; the message says what is wrong and never contains the token.
         """
-        configured_policy, self.retry_policy = self.retry_policy, RetryPolicy(max_attempts=1)
-        try:
-            _wire.page_items("/pipelines", self.list_pipelines(limit=1))
+        probe = _CaptureRequest()
+        probe.list_pipelines(limit=1)
+        try:  # one attempt, no retries: the UI waits for this answer
+            _wire.page_items("/pipelines", self._send_once(probe.request))
         except DataRobotConfigError as err:
             return False, str(err)
         except ApiAuthError as err:
@@ -267,8 +268,6 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
             return False, f"{self.settings.api_url} does not look like a DataRobot pipelines API: {err}"
         except DataRobotApiError as err:
             return False, str(err)
-        finally:
-            self.retry_policy = configured_policy
         return True, f"Connected to the DataRobot pipelines API at {self.settings.api_url}."
 
     # --- run orchestration helpers used by operators, sensor and trigger ------------------------

@@ -28,6 +28,9 @@ class DataRobotReadinessTrigger(BaseTrigger):
     :param kind: ``"pipeline_version"`` or ``"image_version"``.
     :param resource_id: the pipeline id or image id.
     :param version: the version number to wait for.
+    :param conn_id: the ``datarobot_pipelines`` connection, read in the triggerer.
+    :param poll_interval: seconds between the first polls.
+    :param max_poll_interval: longest pause between polls (they space out with the wait's age).
     :param started_at: wall-clock start of the wait; polls space out with its age.
     :param end_time: wall-clock deadline; the event's status is then ``"timeout"``.
     :param max_consecutive_errors: transient poll failures (network, 429, 5xx) tolerated in a row.

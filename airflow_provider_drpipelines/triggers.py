@@ -45,14 +45,28 @@ def task_instance_identity(ti: Any) -> dict[str, Any]:
 class DataRobotPipelineRunTrigger(BaseTrigger):
     """Yield one event ``{status, run_id, pipeline_id, version, message}`` once the run is terminal.
 
+    ``status`` is the run's own terminal status, ``"timeout"`` when a deadline passed, or ``"error"`` when
+    the run could not be followed (the task then checks the run from the worker). Only primitives are
+    serialized: the token stays in the connection.
+
+    :param pipeline_id: the pipeline.
+    :param run_id: the run to follow.
+    :param version: the locked version the run belongs to, or None for a draft run.
+    :param conn_id: the ``datarobot_pipelines`` connection, read in the triggerer.
+    :param poll_interval: seconds between the first status polls.
+    :param max_poll_interval: longest pause between polls; polls space out to 10 % of the run's age.
     :param run_started_at: wall-clock time the run was created or adopted; adaptive polling grows with age.
     :param end_time: wall-clock deadline of the operator's ``timeout``.
     :param execution_deadline: wall-clock deadline from the task's ``execution_timeout``.
     :param cancel_on_timeout: cancel the run when a deadline passes (the sensor, which does not own it, doesn't).
     :param cancel_on_kill: cancel the run when a person kills the deferred task (mark failed/success, clear).
     :param max_consecutive_errors: transient poll failures (network, 429, 5xx) tolerated in a row.
-    :param dag_id, task_id, dag_run_id, map_index, try_number: the deferred task instance, to tell a kill
-        from a triggerer restart on Airflow < 3.3 (``task_instance`` is not set under ``dag.test()``).
+    :param dag_id: the deferred task instance's DAG; with the next four, it tells a kill from a triggerer
+        restart on Airflow < 3.3 (``task_instance`` is not set under ``dag.test()``).
+    :param task_id: the deferred task.
+    :param dag_run_id: the deferred task instance's DAG run.
+    :param map_index: its map index (-1 when not mapped).
+    :param try_number: the try that deferred; a later try means this one was killed.
     """
 
     def __init__(

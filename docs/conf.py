@@ -47,9 +47,6 @@ nitpick_ignore_regex = [
     ("py:.*", r"(airflow_provider_drpipelines\._endpoints\.)?(SourceFile|R)"),
     # Private base classes shown by show-inheritance (e.g. operators._PipelinesOperator) are not documented.
     ("py:class", r"airflow_provider_drpipelines\.\w+\._\w+"),
-    # triggers.py lists five names on one ":param a, b, ...:" line, which reST reads as types. Delete this entry
-    # once that docstring has one :param: line per parameter.
-    ("py:class", r"(dag_id|task_id|dag_run_id|map_index)"),
 ]
 
 html_theme = "alabaster"

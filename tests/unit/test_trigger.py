@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import inspect
 import json
 import time
 from typing import Any
@@ -69,6 +70,21 @@ def test_serialize_round_trip_is_primitive_and_secret_free(make_trigger):
     rebuilt = DataRobotPipelineRunTrigger(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
     assert kwargs["map_index"] == 3 and kwargs["cancel_on_kill"] is False
+
+
+def test_serialize_carries_every_constructor_parameter(make_trigger):
+    """An argument serialize() forgot would silently fall back to its default after a triggerer restart."""
+    parameters = set(inspect.signature(DataRobotPipelineRunTrigger.__init__).parameters) - {"self"}
+    _, kwargs = make_trigger(run_id="r-1").serialize()
+    assert set(kwargs) == parameters
+    # Non-default values survive the round trip one by one (a dropped key would come back as its default).
+    changed = {
+        "poll_interval": 1.5, "max_poll_interval": 2.5, "run_started_at": 123.0, "end_time": 456.0,
+        "execution_deadline": 789.0, "cancel_on_timeout": False, "cancel_on_kill": False,
+        "max_consecutive_errors": 4, "map_index": 7, "try_number": 9,
+    }  # fmt: skip
+    _, again = DataRobotPipelineRunTrigger(**{**kwargs, **changed}).serialize()
+    assert {key: again[key] for key in changed} == changed
 
 
 # --- one event per outcome -----------------------------------------------------------------------
