@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What the production-shaped suite (tests/e2e_prod) needs on top of the virtualenv: PostgreSQL and Redis
-# from the Debian packages, and the celery provider, psycopg2 and the redis client in the venv.
+# from the Debian packages, and the celery provider, the PostgreSQL drivers (psycopg2, asyncpg) and the redis client in the venv.
 # Idempotent and quick when everything is there: apt-get update runs only when a package is missing,
 # and the packages' own services are never started (the suite starts its own servers on free ports).
 # Usage: scripts/e2e-prod-deps.sh <venv-dir> <airflow-version>
@@ -27,10 +27,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null
 fi
 
-if ! "$venv/bin/python" -c "import airflow.providers.celery, psycopg2, redis" 2> /dev/null; then
+# Importing the executor's utilities checks that the celery provider works with the installed celery.
+check="import asyncpg, psycopg2, redis, airflow.providers.celery.executors.celery_executor_utils"
+if ! "$venv/bin/python" -c "$check" > /dev/null 2>&1; then
   echo ">> installing the e2e-prod extra into $venv" >&2
   "$venv/bin/python" -m pip install -q --disable-pip-version-check "apache-airflow==$airflow_version" -e ".[e2e-prod]" \
     2>&1 | grep -v "^WARNING: Location" >&2 || true
-  "$venv/bin/python" -c "import airflow.providers.celery, psycopg2, redis" \
-    || { echo "!! installing the e2e-prod extra into $venv failed" >&2; exit 1; }
+  out=$("$venv/bin/python" -c "$check" 2>&1) \
+    || { echo "$out" >&2; echo "!! installing the e2e-prod extra into $venv failed" >&2; exit 1; }
 fi
