@@ -91,6 +91,7 @@ class Task:
     slot: int
     state: str | None
     try_number: int
+    start_date: datetime | None
     end_date: datetime | None
     triggerer_id: int | None
 
@@ -139,7 +140,7 @@ class Fleet:
 
     def tasks(self, dag_id: str, dag_run_id: str) -> dict[int, Task]:
         rows = self.sql(
-            """SELECT ti.map_index, ti.state, ti.try_number, ti.end_date, t.triggerer_id
+            """SELECT ti.map_index, ti.state, ti.try_number, ti.start_date, ti.end_date, t.triggerer_id
                FROM task_instance ti LEFT JOIN trigger t ON t.id = ti.trigger_id
                WHERE ti.dag_id = %s AND ti.run_id = %s AND ti.task_id = %s""",
             dag_id,

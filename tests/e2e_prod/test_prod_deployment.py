@@ -269,6 +269,8 @@ def test_worker_killed_mid_wait_the_retry_reattaches_to_the_same_run(fleet: Flee
     check.note(f"{len(runs)} run(s)")
     assert [r.run_id for r in runs] == [first.run_id], "the retry followed the first try's run, started none"
     assert runs[0].status == "COMPLETED"
+    assert runs[0].ended_at is not None and task.start_date is not None
+    assert task.start_date < runs[0].ended_at, "the retry started while the run was still going"
     assert task.try_number == 2, "the first try died with its worker; the second one succeeded"
     assert fleet.cancels(pipeline_id) == 0
     assert fleet.dep.xcom(dag_run_id, "return_value", dag_id=WORKER_WAIT) == first.run_id
