@@ -4,9 +4,12 @@ worker, the triggerers' jobs, the emulator's records, the components' CPU, and t
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import statistics
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +28,7 @@ TASK_ID = "run"
 ACTIVE_RUN = {"PENDING", "PREPARING", "RUNNING"}
 FAILED_TI = {"failed", "upstream_failed"}
 UNFINISHED_TI = {"scheduled", "queued", "running", "deferred", "up_for_retry", "up_for_reschedule", "restarting"}
-TRIGGERER_HEALTH_THRESHOLD = 10  # seconds without a heartbeat before a triggerer's triggers go to another one
+TRIGGERER_HEALTH_THRESHOLD = 20  # seconds without a heartbeat before a triggerer's triggers go to another one
 TI_HEARTBEAT_TIMEOUT = 30  # seconds without a heartbeat before the scheduler fails (and retries) a running task
 
 
@@ -172,6 +175,16 @@ class Fleet:
         """SIGKILL a component with everything it spawned."""
         self.dep.kill(name)
         self.triggerer_jobs.pop(name, None)
+
+    @contextlib.contextmanager
+    def paused(self, name: str) -> Iterator[None]:
+        """SIGSTOP a component's main process (not its children) for the block, as if it were stalled."""
+        pid = self.dep.components[name].process.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
 
     def wait_worker_ready(self) -> None:
         """Wait until a Celery worker answers a ping through the broker."""
