@@ -30,7 +30,7 @@ demo: venv
 e2e: venv
 	$(PY) -m pytest tests -q -m e2e $(PYTEST_ARGS)
 
-## The production-shaped suite: CeleryExecutor, PostgreSQL, Redis, two triggerers, under kills and load (~10 min).
+## The production-shaped suite: CeleryExecutor, PostgreSQL, Redis, two triggerers, under kills and load (~6 min).
 ## Installs PostgreSQL and Redis (Debian packages) and the e2e-prod extra first when they are missing.
 e2e-prod: venv
 	@scripts/e2e-prod-deps.sh $(VENV) $(AIRFLOW_VERSION)
