@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 DIST_VENV := .venvs/dist
 INSTALL_TEST_VERSIONS ?= 3.3.2 2.11.2
 
-.PHONY: venv lint test unit demo airflow e2e ui matrix dist install-test docs bench bench-smoke clean
+.PHONY: venv lint test unit demo airflow e2e e2e-prod ui matrix dist install-test docs bench bench-smoke clean
 
 venv:
 	@scripts/venv.sh $(VENV) $(AIRFLOW_VERSION)
@@ -16,14 +16,14 @@ lint: venv
 	$(VENV)/bin/ruff check airflow_provider_drpipelines tests example_dags bench docs
 	$(VENV)/bin/mypy
 
-## The test command: lint, then every test (unit, emulator, dag.test() integration, real deployment) on Airflow 3.3.2;
-## the browser suite is `make ui`.
+## The test command: lint, then every test (unit, emulator, dag.test() integration, real deployment) on Airflow 3.3.2.
+## The production-shaped suite (`make e2e-prod`) and the browser suite (`make ui`) have their own targets.
 test: lint
-	$(PY) -m pytest tests -q -m "not ui" $(PYTEST_ARGS)
+	$(PY) -m pytest tests -q -m "not e2e_prod and not ui" $(PYTEST_ARGS)
 
 ## Just the fast tests (no Airflow deployment).
 unit: venv
-	$(PY) -m pytest tests -q -m "not e2e and not ui" $(PYTEST_ARGS)
+	$(PY) -m pytest tests -q -m "not e2e and not e2e_prod and not ui" $(PYTEST_ARGS)
 
 ## The example DAG end to end on the emulator, with a readable summary.
 demo: venv
@@ -41,6 +41,12 @@ e2e: venv
 ## missing); screenshots in .ci-results/screenshots/.
 ui: venv
 	$(PY) -m pytest tests/ui -q -m ui $(PYTEST_ARGS)
+
+## The production-shaped suite: CeleryExecutor, PostgreSQL, Redis, two triggerers, under kills and load (~6 min).
+## Installs PostgreSQL and Redis (Debian packages) and the e2e-prod extra first when they are missing.
+e2e-prod: venv
+	@scripts/e2e-prod-deps.sh $(VENV) $(AIRFLOW_VERSION)
+	$(PY) -m pytest tests/e2e_prod -q -m e2e_prod $(PYTEST_ARGS)
 
 ## The Airflow version matrix (2.11, 3.0, 3.1, 3.2, 3.3): unit and dag.test() suites on each.
 matrix:

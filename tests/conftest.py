@@ -52,3 +52,26 @@ def conn_env(monkeypatch: pytest.MonkeyPatch):
         return conn_id
 
     return define
+
+
+# --- real-deployment suites (tests/e2e, tests/e2e_prod) ----------------------------------------------------
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from e2e.deployment import TIMINGS
+
+    if TIMINGS:
+        terminalreporter.section("e2e timings")
+        for line in TIMINGS:
+            terminalreporter.write_line(line)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """On a failing test that uses a real deployment, attach the tails of the component logs to the report."""
+    report = yield
+    if report.failed:
+        from e2e.deployment import Deployment
+
+        for value in getattr(item, "funcargs", {}).values():
+            if isinstance(value, Deployment):
+                report.sections.append(("airflow component logs", value.diagnostics(40)))
+    return report

@@ -12,13 +12,16 @@ executor workers that left their group).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +33,8 @@ from typing import Any, TypeVar
 import pytest
 import requests
 
+from airflow_provider_drpipelines.emulator import EmulatorProcess
+
 REPO = Path(__file__).resolve().parents[2]
 E2E_DAGS = Path(__file__).resolve().parent / "dags"
 PIPELINE_SOURCE = REPO / "example_dags" / "pipelines" / "score_customers.py"
@@ -37,8 +42,18 @@ TOKEN = "e2e-secret-token-0123456789"
 DAG_ID = "e2e_deferrable_run"
 TASK_ID = "run"
 COMPONENTS = ("api-server", "dag-processor", "scheduler", "triggerer")
+# The command line of each component name a deployment can start (the api-server also gets --port).
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "api-server": ("api-server", "--host", "127.0.0.1", "--workers", "1"),
+    "scheduler": ("scheduler", "--skip-serve-logs"),
+    "triggerer": ("triggerer", "--skip-serve-logs"),
+    "dag-processor": ("dag-processor",),
+    "webserver": ("webserver", "--hostname", "127.0.0.1", "--workers", "1"),
+}
+HEALTH_PARTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 START_TIMEOUT = 180.0
 STOP_GRACE = 20.0
+COMPONENT_MARKER = "DRPIPELINES_E2E_COMPONENT"
 T = TypeVar("T")
 
 
@@ -147,6 +162,7 @@ class Deployment:
     env: dict[str, str]
     api_port: int
     airflow_bin: Path
+    commands: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(COMMANDS))
     components: dict[str, Component] = field(default_factory=dict)
     _starts: dict[str, int] = field(default_factory=dict)
     _stopped: bool = False
@@ -179,17 +195,14 @@ class Deployment:
     def start(self, name: str) -> Component:
         count = self._starts[name] = self._starts.get(name, 0) + 1
         log_path = self.home / "e2e-logs" / f"{name}-{count}.log"
-        args = {
-            "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(self.api_port), "--workers", "1"],
-            "scheduler": ["scheduler", "--skip-serve-logs"],
-            "triggerer": ["triggerer", "--skip-serve-logs"],
-            "dag-processor": ["dag-processor"],
-            "webserver": ["webserver", "--hostname", "127.0.0.1", "--port", str(self.api_port), "--workers", "1"],
-        }[name]  # webserver: Airflow 2's UI (make airflow and the ui suite on 2.11)
+        args = list(self.commands[name])
+        if args[0] in ("api-server", "webserver"):  # webserver: Airflow 2's UI (make airflow, the ui suite on 2.11)
+            args += ["--port", str(self.api_port)]
         with log_path.open("wb") as out:
             process = subprocess.Popen(
                 [str(self.airflow_bin), *args],
-                env=self.env,
+                # the marker names this start of the component in its children too (see kill())
+                env={**self.env, COMPONENT_MARKER: f"{name}-{count}"},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -211,6 +224,16 @@ class Deployment:
         # children that outlived their leader in the group
         _signal_group(process.pid, signal.SIGKILL)
         return process.returncode
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the component and every process it spawned (a crash: no cleanup runs anywhere)."""
+        component = self.components.pop(name)
+        _signal_group(component.process.pid, signal.SIGKILL)
+        component.process.wait()
+        marker = f"{COMPONENT_MARKER}={component.log_path.stem}"
+        for pid in _processes_with_env(marker):  # children that left the group (e.g. task processes)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
     def stop_all(self) -> str:
         """Stop every component (SIGTERM to all groups, SIGKILL after the grace) and any stray; a summary."""
@@ -264,6 +287,27 @@ class Deployment:
         logs = sorted((self.home / "e2e-logs").glob("*.log"))
         return "".join(f"\n--- {log.name} (last {lines} lines) ---\n{self.tail(log, lines)}" for log in logs)
 
+    def wait_until_ready(self, parts: tuple[str, ...], dag_ids: tuple[str, ...]) -> None:
+        """Wait until the api-server reports ``parts`` healthy and every DAG of ``dag_ids`` is parsed, unpaused."""
+
+        def healthy() -> bool:
+            self.check_alive()
+            try:
+                health = self.get_or_none("/monitor/health")
+            except requests.ConnectionError:
+                return False
+            return bool(health) and all(health.get(part, {}).get("status") == "healthy" for part in parts)
+
+        wait_for("the components to report healthy", healthy, START_TIMEOUT, diagnose=self.diagnostics)
+        for dag_id in dag_ids:
+
+            def dag_parsed(dag_id: str = dag_id) -> bool:
+                self.check_alive()
+                dag = self.get_or_none(f"/dags/{dag_id}")
+                return bool(dag) and not dag.get("is_paused", True)
+
+            wait_for(f"DAG {dag_id} to be parsed", dag_parsed, START_TIMEOUT, diagnose=self.diagnostics)
+
     # REST API (the simple auth manager with all_admins adds the token itself: no credentials needed)
     def api(self, method: str, path: str, expect: tuple[int, ...] = (200,), **kwargs: Any) -> Any:
         response = self.session.request(method, f"{self.base_url}/api/v2{path}", timeout=30, **kwargs)
@@ -275,14 +319,14 @@ class Deployment:
         response = self.session.get(f"{self.base_url}/api/v2{path}", timeout=30)
         return response.json() if response.status_code == 200 else None
 
-    def trigger(self, conf: dict[str, Any], label: str) -> str:
+    def trigger(self, conf: dict[str, Any], label: str, dag_id: str = DAG_ID) -> str:
         dag_run_id = f"e2e_{label}_{int(time.time() * 1000)}"
         body = {"dag_run_id": dag_run_id, "logical_date": None, "conf": conf}
-        self.api("POST", f"/dags/{DAG_ID}/dagRuns", json=body)
+        self.api("POST", f"/dags/{dag_id}/dagRuns", json=body)
         return dag_run_id
 
-    def ti_path(self, dag_run_id: str) -> str:
-        return f"/dags/{DAG_ID}/dagRuns/{dag_run_id}/taskInstances/{TASK_ID}"
+    def ti_path(self, dag_run_id: str, dag_id: str = DAG_ID) -> str:
+        return f"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{TASK_ID}"
 
     def task_instance(self, dag_run_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self.api("GET", self.ti_path(dag_run_id))
@@ -293,9 +337,9 @@ class Deployment:
         ti = self.get_or_none(self.ti_path(dag_run_id))
         return None if ti is None else ti.get("state")
 
-    def xcom(self, dag_run_id: str, key: str) -> Any:
+    def xcom(self, dag_run_id: str, key: str, dag_id: str = DAG_ID) -> Any:
         """An XCom value of the task, or None while absent (values are JSON in Airflow 3)."""
-        entry = self.get_or_none(f"{self.ti_path(dag_run_id)}/xcomEntries/{key}")
+        entry = self.get_or_none(f"{self.ti_path(dag_run_id, dag_id)}/xcomEntries/{key}")
         return None if entry is None else entry.get("value")
 
     def hit_executor_race(self, dag_run_id: str) -> bool:
@@ -376,3 +420,64 @@ def terminate_on_sigterm() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def running(request: pytest.FixtureRequest, dep: Deployment, start: Callable[[], None]) -> Iterator[Deployment]:
+    """Start ``dep`` with ``start``, yield it, and stop every process it started whatever happens.
+
+    Teardown also runs from an ``atexit`` hook and on SIGTERM of pytest. When starting or a test fails, the
+    components' log tails are printed and AIRFLOW_HOME is kept (as with ``DRPIPELINES_E2E_KEEP_HOME``).
+    """
+    atexit.register(dep.stop_all)
+    keep_home = False
+    failed_before = request.session.testsfailed
+    with terminate_on_sigterm():
+        try:
+            start()
+            yield dep
+        except BaseException:
+            keep_home = True
+            print(dep.diagnostics(60), flush=True)
+            raise
+        finally:
+            with phase("airflow components stop"):
+                stopped = f"[e2e] stop: {dep.stop_all()}"
+            TIMINGS.append(stopped)
+            print(stopped, flush=True)
+            atexit.unregister(dep.stop_all)
+            keep_home = keep_home or request.session.testsfailed > failed_before
+            if keep_home or os.environ.get("DRPIPELINES_E2E_KEEP_HOME"):
+                TIMINGS.append(f"[e2e] kept AIRFLOW_HOME {dep.home} (component logs in e2e-logs/, task logs in logs/)")
+                print(TIMINGS[-1], flush=True)
+            else:
+                shutil.rmtree(dep.home, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def emulator_process(run_seconds: float) -> Iterator[EmulatorProcess]:
+    """The emulator in its own process, stopped at the end (and at exit)."""
+    emu = EmulatorProcess(token=TOKEN, run_seconds=run_seconds)
+    atexit.register(emu.stop)
+    with phase("emulator start"):
+        emu.start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+        atexit.unregister(emu.stop)
+
+
+def new_home(prefix: str) -> Path:
+    """A fresh AIRFLOW_HOME with the directory the component logs go to."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    (home / "e2e-logs").mkdir()
+    return home
+
+
+def airflow_executable() -> Path:
+    """The venv's ``airflow`` (the components are started with it); skips when there is none."""
+    airflow_bin = Path(sys.executable).parent / "airflow"
+    if not airflow_bin.exists():
+        pytest.skip(f"no airflow executable next to {sys.executable}")
+    return airflow_bin

@@ -1,0 +1,115 @@
+"""Fixtures of the production-shaped suite: PostgreSQL, Redis, the emulator and Airflow with CeleryExecutor.
+
+The deployment is the e2e suite's (tests/e2e/deployment.py) with other commands and settings: the components
+are separate ``airflow`` processes, two of them triggerers and one a Celery worker.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from e2e.deployment import (
+    COMMANDS,
+    TOKEN,
+    Deployment,
+    airflow_executable,
+    emulator_process,
+    free_port,
+    new_home,
+    phase,
+    running,
+    subprocess_env,
+)
+
+from airflow_provider_drpipelines.emulator import EmulatorProcess
+
+from . import services
+from .fleet import DAGS, REPORT, Fleet, prod_settings
+
+# Airflow's components as a production deployment runs them: two triggerers (high availability) and a
+# Celery worker; the api-server, scheduler and dag-processor as in the e2e suite.
+PROD_COMMANDS = {
+    **{name: COMMANDS[name] for name in ("api-server", "dag-processor", "scheduler")},
+    "triggerer-a": COMMANDS["triggerer"],
+    "triggerer-b": COMMANDS["triggerer"],
+    "celery-worker": ("celery", "worker", "--concurrency", "8", "--skip-serve-logs"),
+}
+HEALTH_PARTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if REPORT:
+        terminalreporter.section("production-shaped deployment: report")
+        for line in Fleet.report_table():
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="module")
+def database_url() -> Iterator[str]:
+    with services.postgres() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def broker_url() -> Iterator[str]:
+    with services.redis() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[EmulatorProcess]:
+    with emulator_process(run_seconds=3.0) as emu:
+        yield emu
+
+
+@pytest.fixture(scope="module")
+def connection_json(emulator: EmulatorProcess) -> Iterator[str]:
+    """The connection for the deployment, also set in this process (the hook uploads the pipelines)."""
+    conn = json.dumps({"conn_type": "datarobot_pipelines", "host": emulator.base_url, "password": TOKEN})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW_CONN_DATAROBOT_PIPELINES_DEFAULT", conn)
+        yield conn
+
+
+@pytest.fixture(scope="module")
+def fleet(
+    request: pytest.FixtureRequest,
+    database_url: str,
+    broker_url: str,
+    emulator: EmulatorProcess,
+    connection_json: str,
+) -> Iterator[Fleet]:
+    """The whole deployment, started in a fresh AIRFLOW_HOME on a fresh database; stopped whatever happens."""
+    airflow_bin = airflow_executable()
+    home = new_home("drpipelines-e2e-prod-home-")
+    api_port = free_port()
+    env = subprocess_env(home, api_port, connection_json)
+    env.update(prod_settings(database_url, broker_url))
+    dep = Deployment(home, env, api_port, airflow_bin, commands=dict(PROD_COMMANDS))
+    fleet = Fleet(dep, emulator, database_url, broker_url)
+
+    def start() -> None:
+        with phase("airflow db migrate"):
+            dep.run_cli("db", "migrate", timeout=300)
+        with phase("airflow components ready"):
+            for name in ("api-server", "dag-processor", "scheduler", "celery-worker"):
+                dep.start(name)
+            fleet.start_triggerer("triggerer-a")
+            fleet.start_triggerer("triggerer-b")
+            dep.wait_until_ready(HEALTH_PARTS, DAGS)
+            fleet.wait_worker_ready()
+
+    with running(request, dep, start):
+        try:
+            yield fleet
+        finally:
+            fleet.close()
+
+
+@pytest.fixture
+def deployment(fleet: Fleet) -> Deployment:
+    """The deployment itself (a failing test's report then carries the component logs)."""
+    return fleet.dep
