@@ -122,7 +122,12 @@ class ConnectionSettings:
 
     @classmethod
     def from_connection(
-        cls, conn_id: str, host: str | None, password: str | None, port: int | None, extra: dict[str, Any]
+        cls,
+        conn_id: str,
+        host: str | None,
+        password: str | None,
+        port: int | None,
+        extra: str | dict[str, Any] | None,
     ) -> ConnectionSettings:
         """Validate an Airflow connection's fields into settings; errors name the field, never the token.
 
@@ -130,9 +135,13 @@ class ConnectionSettings:
         :param host: the DataRobot endpoint, with or without ``/api/v2``; a bare host name means https.
         :param password: the API token.
         :param port: a port to add when the host carries none.
-        :param extra: the connection's extras (``verify``, ``timeout``, ``proxies``, ``ui_url``).
+        :param extra: the connection's extras (``verify``, ``timeout``, ``proxies``, ``ui_url``), as the JSON
+            text Airflow stores or already decoded. Pass ``conn.extra``, not ``conn.extra_dejson``: that one
+            registers every string value as a secret, so a ``verify`` of ``false`` would be starred out of
+            every log line and a short value logs "Skipping masking for a secret as it's too short".
         :raises DataRobotConfigError: for a missing or unsendable token, a malformed endpoint or a bad extra.
         """
+        extra = _decode_extra(extra, conn_id)
         _check_token(password, conn_id)
         assert password is not None  # checked above; mypy cannot see through it
         base_url = normalise_endpoint(host or DEFAULT_ENDPOINT, port, conn_id)
@@ -328,6 +337,18 @@ def _tls_context(verify: bool | str, environment_bundle: str | None) -> ssl.SSLC
     context = ssl.create_default_context()
     context.load_verify_locations(cafile=certifi.where())
     return context
+
+
+def _decode_extra(extra: str | dict[str, Any] | None, conn_id: str) -> dict[str, Any]:
+    if isinstance(extra, dict):
+        return extra
+    try:
+        decoded = json.loads(extra) if extra else {}
+    except ValueError:
+        decoded = None
+    if not isinstance(decoded, dict):
+        raise _config_error(f"Connection {conn_id!r}: its extra is not a JSON object.")
+    return decoded
 
 
 def _extra(extra: dict[str, Any], name: str) -> Any:

@@ -122,10 +122,18 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
 
         :raises DataRobotConfigError: naming the field (never the token) when the connection is unusable.
         """
+        from urllib.parse import urlsplit
+
+        from airflow.providers.common.compat.sdk import mask_secret
+
         conn = self.get_connection(self.datarobot_pipelines_conn_id)
-        return ConnectionSettings.from_connection(
-            self.datarobot_pipelines_conn_id, conn.host, conn.password, conn.port, conn.extra_dejson
+        settings = ConnectionSettings.from_connection(
+            self.datarobot_pipelines_conn_id, conn.host, conn.password, conn.port, conn.extra
         )
+        for _, proxy in settings.proxies:  # the one secret an extra may hold: a proxy's password
+            if password := urlsplit(proxy).password:
+                mask_secret(password)
+        return settings
 
     async def aget_settings(self) -> ConnectionSettings:
         """The settings without blocking the event loop; shares the cache slot of :attr:`settings`.
@@ -133,15 +141,11 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         :raises DataRobotConfigError: naming the field (never the token) when the connection is unusable.
         """
         if "settings" not in self.__dict__:
-            from airflow.providers.common.compat.connection import (
-                get_async_connection,
-                get_async_extra_dejson,
-            )
+            from airflow.providers.common.compat.connection import get_async_connection
 
             conn = await get_async_connection(self.datarobot_pipelines_conn_id, self)
-            extra = await get_async_extra_dejson(conn)
             self.__dict__["settings"] = ConnectionSettings.from_connection(
-                self.datarobot_pipelines_conn_id, conn.host, conn.password, conn.port, extra
+                self.datarobot_pipelines_conn_id, conn.host, conn.password, conn.port, conn.extra
             )
         settings: ConnectionSettings = self.__dict__["settings"]
         return settings

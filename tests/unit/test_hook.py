@@ -18,6 +18,7 @@ from .test_hook_support import (
     API,
     EVERYTHING,
     HOOK_LOGGER,
+    HOST,
     TOKEN,
     make_hook,
     multipart_parts,
@@ -480,3 +481,20 @@ def test_one_debug_line_per_request(hook, requests_mock, caplog):
     assert len(lines) == 2
     assert re.fullmatch(r"GET /pipelines/p1/dispatches/r1/status -> 200 in \d+ ms", lines[0])
     assert re.fullmatch(r"GET /pipelines/p1 -> 404 in \d+ ms", lines[1])
+
+
+def test_extras_are_read_without_airflows_secret_masking(monkeypatch):
+    """``extra_dejson`` registers every extra value as a secret to mask: a short one (a timeout of 5) logs
+    "Skipping masking for a secret as it's too short" in every task log. The hook reads ``extra`` itself."""
+
+    class StoredConnection:
+        host, password, port = HOST, TOKEN, None
+        extra = '{"timeout": 5, "verify": "false"}'
+
+        @property
+        def extra_dejson(self) -> Any:
+            raise AssertionError("extra_dejson masks every extra value")
+
+    monkeypatch.setattr(DataRobotPipelinesHook, "get_connection", classmethod(lambda cls, conn_id: StoredConnection()))
+    settings = DataRobotPipelinesHook().settings
+    assert (settings.timeout, settings.verify) == (5.0, False)
