@@ -141,6 +141,8 @@ def test_triggerer_restart_keeps_the_run_and_the_task_succeeds(
 
     with phase("restart: triggerer stopped (SIGTERM)"):
         deployment.stop("triggerer")
+    logs = "".join(log.read_text(errors="replace") for log in (deployment.home / "e2e-logs").glob("triggerer-*.log"))
+    assert "Unclosed client session" not in logs and "Unclosed connector" not in logs, "sessions closed on shutdown"
     assert not _deletes(emulator, run_id), "a triggerer restart must not cancel the run"
     assert _run_status(pipeline_id, run_id) in ACTIVE
     assert deployment.ti_state(deferred.dag_run_id) == "deferred"
