@@ -119,9 +119,10 @@ def test_repr_has_no_token():
 
 
 def test_redirects_are_not_followed(clock):
-    with ScriptedServer(
-        [reply({}, status=307, headers={"Location": f"http://elsewhere.example/?t={TOKEN}"})]
-    ) as server, pytest.raises(DataRobotApiError, match=r"HTTP 307 redirecting to http://elsewhere.example/\?t=\*\*\*"):
+    with (
+        ScriptedServer([reply({}, status=307, headers={"Location": f"http://elsewhere.example/?t={TOKEN}"})]) as server,
+        pytest.raises(DataRobotApiError, match=r"HTTP 307 redirecting to http://elsewhere.example/\?t=\*\*\*"),
+    ):
         call(server, "create_run", "p1", "i1")
     assert len(server.requests) == 1
 
