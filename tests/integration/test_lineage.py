@@ -123,3 +123,25 @@ def test_parent_info_without_the_provider_is_a_config_error(monkeypatch: pytest.
     monkeypatch.setitem(sys.modules, "airflow.providers.openlineage.plugins", None)
     with pytest.raises(DataRobotConfigError, match=r"airflow-provider-drpipelines\[openlineage\]"):
         with_parent_info({"a": 1}, {})  # type: ignore[arg-type]
+
+
+def test_failed_run_emits_fail_with_the_run_and_its_failing_task(pipeline_id: str, emulator: EmulatorServer) -> None:
+    pytest.importorskip("airflow.providers.openlineage")
+    script = {"outcome": "FAILED", "failing_task": "score"}
+
+    result = run_dag(
+        REPO / "tests" / "dags" / "it_run_pipeline.py",
+        "it_run_deferrable",
+        {"pipeline_id": pipeline_id, "script": script},
+    )
+
+    assert result.task_states == {"run": "failed"}
+    fail = next(e for e in _events_of("it_run_deferrable.run", result.run_id) if e["eventType"] == "FAIL")
+    run_facet = fail["run"]["facets"]["datarobotPipelineRun"]
+    assert run_facet["run_id"] == result.xcoms[("run", "run_id")]
+    assert run_facet["url"] == result.xcoms[("run", "run_url")]
+    assert run_facet["status"] == "FAILED"
+    assert (
+        "Task 'score' FAILED: ValueError: scripted failure in task 'score'"
+        in fail["run"]["facets"]["errorMessage"]["message"]
+    )
