@@ -7,7 +7,6 @@ nothing here runs. A failure to build facets is logged and never fails the task.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -20,8 +19,6 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
     from airflow.providers.openlineage.extractors import OperatorLineage
 
-
-log = logging.getLogger(__name__)
 
 #: The payload key ``inject_openlineage_parent_info=True`` adds: the Airflow task's OpenLineage run identifiers.
 PARENT_INFO_KEY = "openlineage_parent"
