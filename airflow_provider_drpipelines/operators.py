@@ -161,6 +161,25 @@ class _PipelinesOperator(PipelineTaskMixin, BaseOperator):
         super().__init__(**kwargs)
         self._set_connection(datarobot_pipelines_conn_id, hook_params)
 
+    # --- OpenLineage (the ``openlineage`` extra; see _lineage) -------------------------------------
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The job's lineage (pipeline, version, source); never fails the task."""
+        from airflow_provider_drpipelines._lineage import facets
+
+        return facets(self)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The job's lineage and, for a run, its id, status, URL and image; never fails the task."""
+        from airflow_provider_drpipelines._lineage import facets
+
+        return facets(self)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """As on complete; the OpenLineage provider adds the task's error."""
+        from airflow_provider_drpipelines._lineage import facets
+
+        return facets(self)
+
     def _call_or_diagnose_scope(self, version: int | str, call: Callable[[], T]) -> T:
         """Run a call in a version's scope; turn a bare 404/409 into what is wrong with pipeline or version."""
         try:
@@ -241,6 +260,9 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
     :param push_results: after a COMPLETED run, push each task's status and small result value to the XCom
         ``pipeline_results`` (True: every task; a list: those tasks).
     :param result_size_limit: largest JSON-encoded result value (bytes) pushed; a larger one gives its size.
+    :param inject_openlineage_parent_info: add this task's OpenLineage parent and root run identifiers to the
+        payload under ``openlineage_parent``, so a pipeline emitting its own lineage nests under the Airflow
+        run (needs ``payload`` and the ``openlineage`` extra).
     :param datarobot_pipelines_conn_id: the connection.
     :param hook_params: extra hook arguments (retry_limit, retry_delay, retry_max_delay, retry_timeout).
     """
@@ -270,10 +292,15 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         dry_run: bool = False,
         push_results: bool | list[str] = False,
         result_size_limit: int = DEFAULT_RESULT_SIZE_LIMIT,
+        inject_openlineage_parent_info: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._set_pipeline(pipeline_id, pipeline_name)
+        if inject_openlineage_parent_info and payload is None:
+            raise DataRobotConfigError(
+                "inject_openlineage_parent_info needs payload=: an existing input is not changed."
+            )
         if (input_id is None) == (payload is None):
             raise DataRobotConfigError("Pass exactly one of input_id and payload to DataRobotRunPipelineOperator.")
         if payload is not None:
@@ -299,6 +326,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         if self.push_results is not False and not wait_for_completion:
             raise DataRobotConfigError("push_results needs wait_for_completion=True: results exist once the run ends.")
         self.result_size_limit = check_size_limit(result_size_limit)
+        self.inject_openlineage_parent_info = inject_openlineage_parent_info
         self._waiting_on: TrackedRun | None = None
 
     # --- execute ------------------------------------------------------------------------------
@@ -306,6 +334,10 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         from airflow_provider_drpipelines._endpoints import require_id
 
         payload = None if self.payload is None else resolve_payload(self._payload_template, self.payload)
+        if payload is not None and self.inject_openlineage_parent_info:
+            from airflow_provider_drpipelines._lineage import with_parent_info
+
+            payload = with_parent_info(payload, context)
         if self.input_id is not None:
             require_id(self.input_id, "input_id")  # a blank rendered id fails before any API call
         version_arg = version_argument(self.version, none_means_draft=False)
@@ -509,9 +541,11 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         return self._finish(context, run)
 
     def _finish(self, context: Context, run: TrackedRun) -> str:
+        from airflow_provider_drpipelines._lineage import note_run_end
         from airflow_provider_drpipelines._runs import raise_unless_completed
 
         self._waiting_on = None
+        note_run_end(self, context, run.pipeline_id, run.run_id, run.version, run.status)
         raise_unless_completed(self.hook, run.pipeline_id, run.run_id, run.version, run.status, self.retry_failed_runs)
         self.log.info("Pipeline run %s COMPLETED.", run.run_id)
         if self.push_results is not False:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create (or reuse) a virtualenv with one Airflow version, the provider (editable) and the test tools.
+# Create (or reuse) a virtualenv with one Airflow version, the provider (editable), the test tools and, where
+# it installs, the OpenLineage provider.
 # Usage: scripts/venv.sh <venv-dir> <airflow-version> [<as-of-date> [<pin> ...]]
 # With a date, Airflow and its dependencies resolve as they stood then (pip --uploaded-prior-to): what the
 # release's constraints file pinned, for old releases whose dependencies have since moved on. The provider
@@ -27,6 +28,12 @@ if [ -n "$as_of" ]; then
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check \
   "apache-airflow==$airflow_version" "${pins[@]}" -e ".[emulator,dev]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
+# The optional OpenLineage provider (the `openlineage` extra) for the lineage tests, with Airflow held where it
+# is: on a leg where it cannot install without moving Airflow, pip changes nothing and those tests skip.
+"$venv/bin/python" -m pip install -q --disable-pip-version-check \
+  "apache-airflow==$airflow_version" "${pins[@]}" -e ".[openlineage]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
+"$venv/bin/python" -c "import airflow.providers.openlineage" 2>/dev/null \
+  || echo ">> $venv: no OpenLineage provider for Airflow $airflow_version; the lineage tests skip" >&2
 "$venv/bin/python" -c "import airflow, airflow_provider_drpipelines, fastapi, pytest" \
   || { echo "!! installing into $venv failed" >&2; exit 1; }
 echo "$want" > "$stamp"

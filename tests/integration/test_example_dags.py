@@ -19,6 +19,8 @@ EXAMPLE_DAG_IDS = {
     "example_datarobot_pipeline_fire_and_watch",
     "example_datarobot_pipeline_lifecycle",
     "example_datarobot_pipeline_deploy_on_change",
+    "example_datarobot_pipeline_lineage",
+    "example_datarobot_pipeline_lineage_consumer",
 }
 
 
