@@ -24,6 +24,12 @@ def next_poll_delay(
     return delay
 
 
+def pause_after_failure(delay: float, retry_after: float | None, max_poll_interval: float) -> float:
+    """The pause after a failed poll: ``Retry-After`` may lengthen it, never shorten it, and never past the
+    longest poll interval (a server cannot park a trigger for hours)."""
+    return max(delay, min(retry_after or 0.0, max_poll_interval))
+
+
 #: Trigger wake-ups land on a grid of this many seconds shared by every trigger in the process, so a
 #: triggerer following a thousand runs wakes a few times a second for all of them rather than once per
 #: poll: an event-loop wake-up costs more CPU than the poll itself (``bench/triggerer_scale.py``).

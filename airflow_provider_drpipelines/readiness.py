@@ -14,8 +14,9 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_drpipelines._polling import coalesced_delay, next_poll_delay
+from airflow_provider_drpipelines._polling import coalesced_delay, next_poll_delay, pause_after_failure
 from airflow_provider_drpipelines._readiness import Kind, Target
+from airflow_provider_drpipelines._wire import scrub
 from airflow_provider_drpipelines.connection import DEFAULT_CONN_ID
 from airflow_provider_drpipelines.exceptions import DataRobotApiError
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
@@ -98,7 +99,10 @@ class DataRobotReadinessTrigger(BaseTrigger):
                 if not err.retryable or errors > self.max_consecutive_errors:
                     return self._event(EVENT_ERROR, f"Stopped waiting for {target.describe()}: {err}")
                 self.log.warning("Status poll failed (%d in a row), will retry: %s", errors, err)
-                delay = max(delay, err.retry_after or 0.0)
+                delay = pause_after_failure(delay, err.retry_after, self.max_poll_interval)
+            except Exception as err:  # no poll may crash the trigger, as in the run trigger
+                reason = scrub(f"{type(err).__name__}: {err}", client.settings.token)
+                return self._event(EVENT_ERROR, f"Stopped waiting for {target.describe()}: unexpected {reason}")
             else:
                 if target.ends_wait(status):
                     return self._event(status, f"{target.describe().capitalize()} is {status}.", detail)

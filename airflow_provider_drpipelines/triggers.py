@@ -15,7 +15,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_drpipelines import _compat
-from airflow_provider_drpipelines._polling import coalesced_delay, next_poll_delay
+from airflow_provider_drpipelines._polling import coalesced_delay, next_poll_delay, pause_after_failure
 from airflow_provider_drpipelines._wire import scrub
 from airflow_provider_drpipelines.connection import DEFAULT_CONN_ID
 from airflow_provider_drpipelines.exceptions import DataRobotApiError
@@ -160,8 +160,7 @@ class DataRobotPipelineRunTrigger(BaseTrigger):
                 if not err.retryable or errors > self.max_consecutive_errors:
                     return self._event(EVENT_ERROR, f"Stopped following run {self.run_id}: {err}")
                 self.log.warning("Status poll failed (%d in a row), will retry: %s", errors, err)
-                # Retry-After may lengthen the pause, never shorten it, and never past the longest poll interval.
-                delay = max(delay, min(err.retry_after or 0.0, self.max_poll_interval))
+                delay = pause_after_failure(delay, err.retry_after, self.max_poll_interval)
             except Exception as err:  # no poll may crash the trigger: the task's worker re-check takes over
                 reason = scrub(f"{type(err).__name__}: {err}", poller.settings.token)
                 return self._event(EVENT_ERROR, f"Stopped following run {self.run_id}: unexpected {reason}")

@@ -352,3 +352,18 @@ def test_blank_ids_are_refused_before_any_call(emu, emu_conn, pipeline, blank):
         with pytest.raises(DataRobotConfigError, match=f"{name} must be a non-empty string"):
             operator.execute({"ti": FakeTI()})
     assert emu.request_log() == []
+
+
+def test_the_readiness_trigger_turns_any_unexpected_exception_into_an_error_event(conn_env, monkeypatch):
+    from airflow_provider_drpipelines.readiness import DataRobotReadinessTrigger
+
+    async def broken(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"library bug holding {TOKEN}")
+
+    monkeypatch.setattr(DataRobotPipelinesAsyncClient, "get_version", broken)
+    conn_env(host="https://dr.example.com", password=TOKEN)
+    trigger = DataRobotReadinessTrigger(kind="pipeline_version", resource_id="p", version=1)
+    events = asyncio.run(collect_events(trigger))
+    assert [event["status"] for event in events] == ["error"]
+    assert "RuntimeError" in events[0]["message"]
+    assert_no_token(events[0]["message"])
