@@ -31,8 +31,9 @@ fi
 check="import asyncpg, psycopg2, redis, airflow.providers.celery.executors.celery_executor_utils"
 if ! "$venv/bin/python" -c "$check" > /dev/null 2>&1; then
   echo ">> installing the e2e-prod extra into $venv" >&2
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check "apache-airflow==$airflow_version" -e ".[e2e-prod]" \
-    2>&1 | grep -v "^WARNING: Location" >&2 || true
+  # shellcheck source=scripts/uv.sh
+  . scripts/uv.sh
+  "$uv" pip install -q -p "$venv/bin/python" "apache-airflow==$airflow_version" -e ".[e2e-prod]" || true
   out=$("$venv/bin/python" -c "$check" 2>&1) \
     || { echo "$out" >&2; echo "!! installing the e2e-prod extra into $venv failed" >&2; exit 1; }
 fi

@@ -5,13 +5,16 @@
 # then the wheel with the emulator extra, with apache-airflow pinned, as Airflow's docs add a package to an
 # image. What that step moves from the set Airflow was pinned to is printed, so a dependency that drags
 # Airflow's pins shows up in the log.
-# pip's cache is shared with every other virtualenv. Results: $RESULTS_DIR/install-airflow-<version>.xml.
+# Installed with uv (scripts/uv.sh), whose cache is shared with every other virtualenv.
+# Results: $RESULTS_DIR/install-airflow-<version>.xml.
 # Usage: scripts/install_test.sh <airflow-version>
 set -euo pipefail
 version=$1
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/releases.sh
 . scripts/releases.sh
+# shellcheck source=scripts/uv.sh
+. scripts/uv.sh
 results=$(realpath -m "${RESULTS_DIR:-.ci-results}")
 wheels=(dist/*.whl)
 if [ ${#wheels[@]} -ne 1 ] || [ ! -f "${wheels[0]}" ]; then
@@ -24,23 +27,20 @@ scratch=$(mktemp -d "${TMPDIR:-/tmp}/drpipelines-install-test.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 mkdir -p "$results" "$scratch/work/dags"
 py=$scratch/venv/bin/python
-pip_install() {
-  # This machine's unused local index makes pip warn once per package: keep the log readable.
-  "$py" -m pip install -q --disable-pip-version-check "$@" 2> >(grep -v "^WARNING: Location" >&2)
-}
+pip_install() { "$uv" pip install -q -p "$py" "$@"; }
+freeze() { "$uv" pip freeze -p "$py"; }
 
 echo "== install test, Airflow $version: $(basename "$wheel") into $scratch/venv"
 started=$SECONDS
-python3 -m venv "$scratch/venv"
-pip_install --upgrade pip  # --uploaded-prior-to needs a recent pip
+"$uv" venv -q --seed -p python3 "$scratch/venv"
 as_of=${released[$version]:-}
 # shellcheck disable=SC2086  # pins are separate requirement specifiers
-pip_install ${as_of:+--uploaded-prior-to "$as_of"} "apache-airflow==$version" ${pins[$version]:-} \
+pip_install ${as_of:+--exclude-newer "$as_of"} "apache-airflow==$version" ${pins[$version]:-} \
   || { echo "!! installing Airflow $version failed" >&2; exit 1; }
-"$py" -m pip freeze > "$scratch/airflow.txt"
+freeze > "$scratch/airflow.txt"
 pip_install "apache-airflow==$version" "${wheel}[emulator]" \
   || { echo "!! installing $(basename "$wheel") into Airflow $version failed" >&2; exit 1; }
-"$py" -m pip freeze > "$scratch/installed.txt"
+freeze > "$scratch/installed.txt"
 awk -F'==' 'NR == FNR { pinned[$1] = $2; next } ($1 in pinned) && pinned[$1] != $2 {
   print "   moved from Airflow " version "\x27s pins: " $1 " " pinned[$1] " -> " $2 }' \
   version="$version" "$scratch/airflow.txt" "$scratch/installed.txt"

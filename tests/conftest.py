@@ -15,7 +15,9 @@ _TESTS_DIR = Path(__file__).resolve().parent
 _DAGS_DIR = _TESTS_DIR / "dags"
 _DAGS_DIR.mkdir(exist_ok=True)
 
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="drpipelines-airflow-home-"))
+if "PYTEST_XDIST_WORKER" in os.environ or "AIRFLOW_HOME" not in os.environ:
+    # Each pytest-xdist worker gets its own home (and so its own SQLite database): they inherit the controller's.
+    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="drpipelines-airflow-home-")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(_DAGS_DIR))

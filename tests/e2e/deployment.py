@@ -347,12 +347,15 @@ class Deployment:
 
         LocalExecutor reports the deferral workload's exit as "success" a moment later; if the task was already
         re-queued by then, the scheduler marks it failed ("finished with state success, but the task instance's
-        state attribute is queued"). An Airflow race, seen about once in ten suite runs.
+        state attribute is queued"). An Airflow race, seen about once in ten suite runs. After a clear, the
+        same race starts the next try twice: the second start is refused ("not in a state where it could be
+        marked as running"), a line that names the task instance's id, not the dag run.
         """
-        marker = "but the task instance's state attribute is queued"
+        queued = "but the task instance's state attribute is queued"
+        refused = "not in a state where it could be marked as running"
         return any(
-            marker in line and dag_run_id in line
-            for log in (self.home / "e2e-logs").glob("scheduler-*.log")
+            (queued in line and dag_run_id in line) or refused in line
+            for log in (self.home / "e2e-logs").glob("*.log")
             for line in log.read_text(errors="replace").splitlines()
         )
 

@@ -184,14 +184,7 @@ def test_clearing_a_deferred_task_cancels_the_run(
         print(f"[e2e] clear -> CANCELLED in {elapsed:.1f}s")
 
         with phase("clear: the next try starts a new run"):
-
-            def next_try_deferred() -> bool:
-                ti = deployment.task_instance(deferred.dag_run_id)
-                if ti["state"] in FAILED:
-                    pytest.fail(f"the cleared task's next try went {ti['state']}{deployment.diagnostics()}")
-                return ti["try_number"] == 2 and ti["state"] == "deferred"
-
-            wait_for("the next try to defer", next_try_deferred, TO_DEFERRED, diagnose=deployment.diagnostics)
+            _wait_next_try_deferred(deployment, deferred.dag_run_id, body)
             new_run_id = wait_for("the next try's run_id", lambda: deployment.xcom(deferred.dag_run_id, "run_id"), 30)
         assert new_run_id != deferred.run_id, "the cancelled run is not reattached"
         assert _run_status(pipeline_id, str(new_run_id)) in ACTIVE
@@ -199,6 +192,31 @@ def test_clearing_a_deferred_task_cancels_the_run(
         deployment.api(
             "PATCH", deployment.ti_path(deferred.dag_run_id), json={"new_state": "failed"}, expect=(200, 404, 409)
         )
+
+
+def _wait_next_try_deferred(deployment: Deployment, dag_run_id: str, clear: dict[str, Any]) -> None:
+    """Wait for the cleared task's next try to defer.
+
+    A try that Airflow's scheduler failed on its own executor race (see ``hit_executor_race``) is cleared again,
+    at most twice; any other failure fails the test.
+    """
+    expected_try = 2
+    for attempt in range(3):
+
+        def deferred_or_failed() -> str | None:
+            ti = deployment.task_instance(dag_run_id)
+            if ti["state"] in FAILED or (ti["state"] == "deferred" and ti["try_number"] >= expected_try):
+                return str(ti["state"])
+            return None
+
+        state = wait_for("the next try to defer", deferred_or_failed, TO_DEFERRED, diagnose=deployment.diagnostics)
+        if state == "deferred":
+            return
+        if attempt == 2 or not deployment.hit_executor_race(dag_run_id):
+            pytest.fail(f"the cleared task's next try went {state}{deployment.diagnostics()}")
+        print(f"[e2e] {dag_run_id}: Airflow's executor race failed the cleared try; clearing it again")
+        expected_try = int(deployment.task_instance(dag_run_id)["try_number"]) + 1
+        deployment.api("POST", f"/dags/{DAG_ID}/clearTaskInstances", json=clear)
 
 
 def test_marking_a_deferred_task_failed_cancels_the_run(

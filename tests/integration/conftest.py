@@ -24,7 +24,9 @@ def emulator() -> Iterator[EmulatorServer]:
     with EmulatorServer(token=TOKEN, run_seconds=1.0) as emu:
         previous = os.environ.get("AIRFLOW_CONN_DATAROBOT_PIPELINES_DEFAULT")
         os.environ["AIRFLOW_CONN_DATAROBOT_PIPELINES_DEFAULT"] = (
-            f'{{"conn_type": "datarobot_pipelines", "host": "{emu.base_url}", "password": "{TOKEN}"}}'
+            f'{{"conn_type": "datarobot_pipelines", "host": "{emu.base_url}", "password": "{TOKEN}",'
+            # A 5 s request timeout keeps a lost create's reconcile window at its 10 s floor (not 60 s).
+            ' "extra": {"timeout": 5}}'
         )
         yield emu
         if previous is None:

@@ -637,7 +637,9 @@ def test_reuse_existing_run_starts_one_when_none_is_live(emu, dr_hook, pipeline)
         "everything",
     ],
 )
-def test_faults_during_execute_make_no_duplicates(emu, dr_hook, pipeline, faults):
+def test_faults_during_execute_make_no_duplicates(emu, dr_hook, pipeline, faults, conn_env):
+    # A 5 s request timeout keeps a lost create's reconcile window at its 10 s floor (30 s timeouts make it 60 s).
+    conn_env(host=emu.base_url, password=EMU_TOKEN, extra={"timeout": 5})
     for fault in faults:
         emu.add_fault(**fault)
 
