@@ -203,7 +203,7 @@ def _wait_next_try_deferred(deployment: Deployment, dag_run_id: str, clear: dict
     expected_try = 2
     for attempt in range(3):
 
-        def deferred_or_failed() -> str | None:
+        def deferred_or_failed(expected_try: int = expected_try) -> str | None:
             ti = deployment.task_instance(dag_run_id)
             if ti["state"] in FAILED or (ti["state"] == "deferred" and ti["try_number"] >= expected_try):
                 return str(ti["state"])
