@@ -23,10 +23,10 @@ os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(_DAGS_DIR))
 # OpenLineage (when its provider is installed) writes events as JSON lines here; set before Airflow loads plugins.
 OPENLINEAGE_EVENTS = Path(os.environ["AIRFLOW_HOME"]) / "openlineage-events.jsonl"
-os.environ.setdefault(
-    "AIRFLOW__OPENLINEAGE__TRANSPORT",
-    json.dumps({"type": "file", "log_file_path": str(OPENLINEAGE_EVENTS), "append": True}),
-)
+if "PYTEST_XDIST_WORKER" in os.environ or "AIRFLOW__OPENLINEAGE__TRANSPORT" not in os.environ:
+    os.environ["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(
+        {"type": "file", "log_file_path": str(OPENLINEAGE_EVENTS), "append": True}
+    )
 if int(importlib.metadata.version("apache-airflow").split(".")[0]) < 3:
     # Airflow 2 defaults to LocalExecutor, which refuses the SQLite test database; 3.x has no such check.
     os.environ.setdefault("AIRFLOW__CORE__EXECUTOR", "SequentialExecutor")
