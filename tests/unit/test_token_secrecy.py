@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import pickle
 import socket
 import ssl
@@ -22,10 +23,16 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_drpipelines._wire import MAX_JSON_BYTES, RetryPolicy, secret_forms
+from airflow_provider_drpipelines._wire import MAX_JSON_BYTES, RetryPolicy, scrub, secret_forms
 from airflow_provider_drpipelines.async_client import DataRobotPipelinesAsyncClient, shared_session
 from airflow_provider_drpipelines.connection import ConnectionSettings
-from airflow_provider_drpipelines.exceptions import DataRobotApiError, DataRobotConfigError
+from airflow_provider_drpipelines.exceptions import (
+    ApiConnectionError,
+    DataRobotApiError,
+    DataRobotConfigError,
+    PipelineDryRunError,
+    PipelineRunFailedError,
+)
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 
 from .scripted_server import DROP, HANG, RESET, ScriptedServer, Stream, closing, reply
@@ -272,3 +279,43 @@ def test_a_token_beyond_printable_ascii_is_refused_naming_the_field_never_the_va
     with pytest.raises(DataRobotConfigError, match=r"'c': the API token \(password field\).*printable ASCII") as info:
         settings("https://dr.example.com", token=token)
     assert "0123456789" not in str(info.value)
+
+
+# --- scrubbing a token quoted inside a quote ------------------------------------------------------
+@pytest.mark.parametrize(
+    "token",
+    ["tok'A1B2C3D4'secret", 'tok"A1B2C3D4"secret', "tok'\"A1B2C3D4\\secret", "tok\\A1B2C3D4\\secret"],
+    ids=["single-quotes", "double-quotes", "both-quotes-and-backslash", "backslashes"],
+)
+@pytest.mark.parametrize(
+    "quoted",
+    [
+        lambda token: repr(f"Invalid HTTP header: {token.encode()!r}"),  # aiohttp's ClientResponseError
+        lambda token: repr(repr(token)),
+        lambda token: json.dumps(repr(token)),
+        lambda token: repr(json.dumps(token)),
+        lambda token: repr(f"quotes of both kinds ' \" around {token!r}"),
+    ],
+    ids=["bytes-repr-in-repr", "repr-in-repr", "repr-in-json", "json-in-repr", "repr-in-repr-of-quotes"],
+)
+def test_a_token_quoted_inside_a_quote_is_scrubbed_whole(token, quoted):
+    """Which quote a repr escapes depends on the whole text, so the token's own repr is not enough to find it."""
+    scrubbed = scrub(quoted(token), token)
+    assert "***" in scrubbed
+    assert "A1B2C3D4" not in scrubbed and "secret" not in scrubbed
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        PipelineRunFailedError("run r1 FAILED", pipeline_id="p1", run_id="r1", status="FAILED"),
+        PipelineDryRunError("2 problems", report={"checks": [{"name": "source", "ok": False}]}),
+        ApiConnectionError("no answer", method="GET", path="/pipelines", connected=True),
+        DataRobotConfigError("bad extra"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_a_provider_error_survives_a_pickle_round_trip(error):
+    """Pickling re-called ``__init__`` with ``args`` only, which the keyword-only fields refused."""
+    copy = pickle.loads(pickle.dumps(error))
+    assert (type(copy), str(copy), copy.__dict__) == (type(error), str(error), error.__dict__)
