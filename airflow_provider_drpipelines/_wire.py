@@ -440,7 +440,7 @@ def auth_headers(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "User-Agent": user_agent(), "Accept": "application/json"}
 
 
-# --- failures without an HTTP answer, worded once for both clients --------------------------------
+# --- errors that carry nothing of the exchange, for both clients -----------------------------------
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
@@ -486,6 +486,7 @@ def _seal(error: BaseException) -> None:
     traceback.clear_frames(error.__traceback__)  # the frames still running (this one, its callers) are kept
 
 
+# --- failures without an HTTP answer, worded once for both clients --------------------------------
 def connection_error(
     request: ApiRequest, api_url: str, secret: str, err: BaseException, connected: bool
 ) -> ApiConnectionError:
