@@ -9,16 +9,18 @@ failures are retried and how long to wait.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import random
 import re
 import sys
 import time
-from collections.abc import Mapping
+import traceback
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, ParamSpec, Protocol, TypeVar
 from urllib.parse import quote, quote_plus
 
 from airflow_provider_drpipelines import __version__
@@ -32,6 +34,7 @@ from airflow_provider_drpipelines.exceptions import (
     ApiValidationError,
     DataRobotApiError,
     DataRobotConfigError,
+    DataRobotPipelinesError,
 )
 
 QueryValue = str | int | float | bool
@@ -242,18 +245,16 @@ def scrub(text: str, secret: str) -> str:
 def secret_forms(secret: str) -> tuple[str, ...]:
     """The token raw, ``repr``-, JSON- and URL-escaped, and base64 of it and of its header forms.
 
-    Base64 of a longer text holding the token depends on the token's offset, so each of the three
-    alignments contributes the part of the encoding that only the token's bytes decide.
+    Escaped forms go two levels deep, with either quote escaped: a library's message may hold a repr inside a
+    repr (aiohttp's ``ClientResponseError`` quotes its message, which quotes the bytes of a bad header line),
+    and which quote a repr escapes depends on the whole text, not on the token. Base64 of a longer text
+    holding the token depends on the token's offset, so each of the three alignments contributes the part of
+    the encoding that only the token's bytes decide.
     """
-    forms = {
-        secret,
-        repr(secret)[1:-1],
-        json.dumps(secret)[1:-1],
-        json.dumps(secret, ensure_ascii=False)[1:-1],
-        quote(secret, safe=""),
-        quote_plus(secret, safe=""),
-        quote(secret),
-    }
+    escaped = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    for _ in range(2):
+        escaped |= {_backslash_escaped(form, quote_char) for form in escaped for quote_char in ("", "'", '"')}
+    forms = {*escaped, quote(secret, safe=""), quote_plus(secret, safe=""), quote(secret)}
     raw = secret.encode("utf-8", "surrogateescape")
     for offset in range(3):
         encoded = base64.b64encode(b"\0" * offset + raw).decode("ascii")
@@ -263,6 +264,12 @@ def secret_forms(secret: str) -> tuple[str, ...]:
             forms.add(stable)
     # Longest first, so a form that contains another is replaced whole.
     return tuple(sorted((f for f in forms if f), key=len, reverse=True))
+
+
+def _backslash_escaped(text: str, quote_char: str) -> str:
+    """``text`` as a ``repr`` or a JSON string writes it inside quotes: backslashes doubled, the quote escaped."""
+    escaped = text.replace("\\", "\\\\")
+    return escaped.replace(quote_char, "\\" + quote_char) if quote_char else escaped
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -431,6 +438,52 @@ def user_agent() -> str:
 
 def auth_headers(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "User-Agent": user_agent(), "Accept": "application/json"}
+
+
+# --- errors that carry nothing of the exchange, for both clients -----------------------------------
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def sealed(send: Callable[_P, _T]) -> Callable[_P, _T]:
+    """A client's one exchange, whose errors reach the caller with nothing of the request or answer behind them.
+
+    ``raise ... from None`` only hides the library's exception from tracebacks: it stays the error's
+    ``__context__``, and with it what the library kept of the request (aiohttp's ``RequestInfo`` and requests'
+    ``PreparedRequest`` hold its headers, ``JSONDecodeError.doc`` the whole answer). The frames of the exchange
+    hold the token (``secret``) and the raw answer, which an error tracker that records locals (Sentry) would
+    show. So the chain is cut and those finished frames are cleared; the traceback still names every line, and
+    our message already carries the library error's scrubbed text.
+    """
+
+    @functools.wraps(send)
+    def exchange(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return send(*args, **kwargs)
+        except DataRobotPipelinesError as error:
+            _seal(error)
+            raise
+
+    return exchange
+
+
+def sealed_async(send: Callable[_P, Awaitable[_T]]) -> Callable[_P, Awaitable[_T]]:
+    """:func:`sealed` for a coroutine function."""
+
+    @functools.wraps(send)
+    async def exchange(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return await send(*args, **kwargs)
+        except DataRobotPipelinesError as error:
+            _seal(error)
+            raise
+
+    return exchange
+
+
+def _seal(error: BaseException) -> None:
+    error.__cause__ = error.__context__ = None
+    traceback.clear_frames(error.__traceback__)  # the frames still running (this one, its callers) are kept
 
 
 # --- failures without an HTTP answer, worded once for both clients --------------------------------

@@ -72,6 +72,7 @@ class DataRobotPipelinesAsyncClient(PipelinesApi[Awaitable[Any]]):
                 await asyncio.sleep(step.delay)
                 attempt += 1
 
+    @_wire.sealed_async
     async def _send_once(self, request: ApiRequest) -> Any:
         settings = self.settings
         timeout = request.timeout_within(settings.timeout)

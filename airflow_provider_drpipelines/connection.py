@@ -292,22 +292,20 @@ def _ascii_path(path: str, conn_id: str) -> str:
 
 
 def _check_token(token: str | None, conn_id: str) -> None:
-    """Refuse a token no HTTP header can carry, naming the field and never the value."""
+    """Refuse a token that is not printable ASCII, naming the field and never the value.
+
+    A bearer token is ASCII (RFC 6750's ``b64token``), and so are the API keys DataRobot issues. Anything else
+    either cannot go in an HTTP header (a line break, a NUL) or goes out differently from the two clients
+    (requests encodes a header as Latin-1, aiohttp as UTF-8): the worker and the triggerer would present
+    different credentials for one connection.
+    """
     if not token or not token.strip():
         raise _config_error(missing_token_message(conn_id))
-    if any(char in token for char in "\r\n\x00") or not _latin1(token):
+    if not (token.isascii() and token.isprintable()):
         raise _config_error(
-            f"Connection {conn_id!r}: the API token (password field) contains a line break, a NUL or a character "
-            "outside Latin-1, which an HTTP header cannot carry; paste the token again."
+            f"Connection {conn_id!r}: the API token (password field) contains a line break, a tab, a control or a "
+            "non-ASCII character; a DataRobot API token is printable ASCII only. Paste the token again."
         )
-
-
-def _latin1(text: str) -> bool:
-    try:
-        text.encode("latin-1")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _environment_ca_bundle() -> str | None:

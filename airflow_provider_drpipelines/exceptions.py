@@ -14,6 +14,17 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowFailExc
 class DataRobotPipelinesError(AirflowException):
     """Base class of everything this provider raises."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by state: the default re-calls ``__init__`` with ``args`` only, which keyword-only fields refuse."""
+        return _restore, (type(self), self.args, self.__dict__)
+
+
+def _restore(cls: type[DataRobotPipelinesError], args: tuple[Any, ...], state: dict[str, Any]) -> BaseException:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class DataRobotConfigError(DataRobotPipelinesError, ValueError):
     """Bad connection settings or bad operator arguments, found before any remote side effect."""

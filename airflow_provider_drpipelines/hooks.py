@@ -203,6 +203,7 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
                 return found
         return None
 
+    @_wire.sealed
     def _send_once(self, request: ApiRequest) -> Any:
         settings = self.settings
         started = _wire.request_started()

@@ -2,22 +2,26 @@
 
 Each request gets the next answer of the script (the last one repeats). An answer is raw bytes written
 as they are (to play a broken or hostile server), ``reply(...)`` for an ordinary JSON answer, or an
-action: ``DROP`` closes the connection unanswered, ``HANG`` never answers, ``trickle(data, every)``
-writes one byte at a time. Every request is recorded with its head and body, so a test can assert what
-the client sent. Usable from sync code and from any event loop, since it runs its own.
+action: ``DROP`` closes the connection unanswered, ``RESET`` aborts it with a TCP reset, ``HANG`` never
+answers, ``trickle(data, every)`` writes one byte at a time, ``closing(data)`` writes data and closes.
+Every request is recorded with its head (parsed, and as the raw bytes received) and body, so a test can
+assert what the client sent. Usable from sync code and from any event loop, since it runs its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import ssl
+import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 DROP = "drop"
+RESET = "reset"
 HANG = "hang"
 
 
@@ -29,6 +33,15 @@ class Trickle:
 
 def trickle(data: bytes, every: float) -> Trickle:
     return Trickle(data, every)
+
+
+@dataclass
+class Closing:
+    data: bytes
+
+
+def closing(data: bytes) -> Closing:
+    return Closing(data)
 
 
 @dataclass
@@ -58,13 +71,15 @@ class Request:
     target: str
     headers: dict[str, str]
     body: bytes
+    #: The request line and headers exactly as received, up to and including the blank line.
+    head: bytes = b""
 
     @property
     def path(self) -> str:
         return self.target.split("?", 1)[0]
 
 
-Answer = bytes | str | Trickle | Stream | Callable[[Request], bytes]
+Answer = bytes | str | Trickle | Stream | Closing | Callable[[Request], bytes]
 
 
 @dataclass
@@ -115,8 +130,15 @@ class ScriptedServer:
                 answer = self._next_answer()
                 if answer == DROP:
                     return
+                if answer == RESET:
+                    _reset(writer)
+                    return
                 if answer == HANG:
                     await asyncio.sleep(3600)
+                if isinstance(answer, Closing):
+                    writer.write(answer.data)
+                    await writer.drain()
+                    return
                 if isinstance(answer, Stream):
                     writer.write(answer.head)
                     for _ in range(answer.count):
@@ -139,6 +161,13 @@ class ScriptedServer:
             writer.close()
 
 
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with RST rather than FIN: a zero linger time makes the kernel drop the connection at once."""
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
 async def _read_request(reader: asyncio.StreamReader) -> Request | None:
     try:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -153,4 +182,4 @@ async def _read_request(reader: asyncio.StreamReader) -> Request | None:
     body = b""
     if "content-length" in headers:
         body = await reader.readexactly(int(headers["content-length"]))
-    return Request(method, target, headers, body)
+    return Request(method, target, headers, body, head)
