@@ -488,11 +488,14 @@ def _seal(error: BaseException) -> None:
 
 # --- failures without an HTTP answer, worded once for both clients --------------------------------
 def connection_error(
-    request: ApiRequest, api_url: str, secret: str, err: BaseException, connected: bool
+    request: ApiRequest, api_url: str, secret: str, err: BaseException, connected: bool, malformed: bool = False
 ) -> ApiConnectionError:
-    """No HTTP answer; ``connected`` (the request may have reached the server) decides whether a create
-    may be re-sent."""
-    what = "lost the connection or timed out after sending" if connected else "could not connect"
+    """No usable HTTP answer; ``connected`` (the request may have reached the server) decides whether a create
+    may be re-sent. ``malformed``: the server answered bytes that are not HTTP (a bad status line, say)."""
+    if malformed:
+        what = "got an answer that is not valid HTTP after sending"
+    else:
+        what = "lost the connection or timed out after sending" if connected else "could not connect"
     reason = str(err) or "timed out"
     message = f"DataRobot pipelines API: {request.describe()} at {api_url} {what}: {type(err).__name__}: {reason}"
     return ApiConnectionError(scrub(message, secret), method=request.method, path=request.path, connected=connected)

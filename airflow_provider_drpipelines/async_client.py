@@ -101,7 +101,13 @@ class DataRobotPipelinesAsyncClient(PipelinesApi[Awaitable[Any]]):
         except (aiohttp.ClientError, asyncio.TimeoutError) as err:
             log_request(log, request, type(err).__name__, started)
             raise _wire.connection_error(
-                request, settings.api_url, settings.token, err, connected=_reached_server(err)
+                request,
+                settings.api_url,
+                settings.token,
+                err,
+                connected=_reached_server(err),
+                # without raise_for_status, aiohttp raises this only when its parser refuses the answer
+                malformed=isinstance(err, aiohttp.ClientResponseError),
             ) from None
         log_request(log, request, status, started)
         return _wire.interpret_response(request, status, headers, content, settings.token)
