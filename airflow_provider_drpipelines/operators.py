@@ -753,7 +753,7 @@ class DataRobotDeployPipelineOperator(_WaitsUntilReady):
         resume = {
             "pipeline_id": deployment.pipeline_id,
             "version": deployment.version,
-            "supersedes": deployment.supersedes,
+            "supersedes": list(deployment.supersedes),
         }
         if deployment.status is not None and deployment.target.ends_wait(deployment.status):
             return self._built(context, deployment.target, deployment.status, None, resume)
@@ -763,13 +763,12 @@ class DataRobotDeployPipelineOperator(_WaitsUntilReady):
         return self._wait(context, deployment.target, resume)
 
     def _built(self, context: Context, target: Any, status: str, detail: str | None, resume: dict[str, Any]) -> Any:
-        from airflow_provider_drpipelines._lifecycle import Deployment, retire
+        from airflow_provider_drpipelines._lifecycle import Deployment, retire, superseded_ids
         from airflow_provider_drpipelines._readiness import raise_unless_ready
 
         ready = status == target.ready
-        retire(
-            self.hook, Deployment(resume["pipeline_id"], resume["version"], True, status, resume["supersedes"]), ready
-        )
+        supersedes = superseded_ids(resume["supersedes"])
+        retire(self.hook, Deployment(resume["pipeline_id"], resume["version"], True, status, supersedes), ready)
         if not ready and detail is None:
             detail = self.hook.get_version(target.resource_id, target.version).get("errorDetail")
         raise_unless_ready(self.hook, target, status, detail)
