@@ -105,7 +105,6 @@ class _Named:
     newest: int
     status: str | None
     has_source: bool
-    created_at: str | None
 
     @property
     def draft(self) -> bool:
@@ -170,7 +169,7 @@ def _look(hook: DataRobotPipelinesHook, name: str, text: str) -> list[_Named]:
         except ApiNotFoundError:
             continue  # retired meanwhile by a concurrent deploy
         status = _version_status(pipeline, newest)
-        found.append(_Named(pipeline["id"], pipeline["mode"], newest, status, current == text, summary.get("createdAt")))
+        found.append(_Named(pipeline["id"], pipeline["mode"], newest, status, current == text))
     return found
 
 
