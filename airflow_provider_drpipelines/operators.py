@@ -767,10 +767,10 @@ class DataRobotDeployPipelineOperator(_WaitsUntilReady):
         from airflow_provider_drpipelines._readiness import raise_unless_ready
 
         ready = status == target.ready
+        if not ready and detail is None:  # read before the retire deletes a failed clone
+            detail = self.hook.get_version(target.resource_id, target.version).get("errorDetail")
         supersedes = superseded_ids(resume["supersedes"])
         retire(self.hook, Deployment(resume["pipeline_id"], resume["version"], True, status, supersedes), ready)
-        if not ready and detail is None:
-            detail = self.hook.get_version(target.resource_id, target.version).get("errorDetail")
         raise_unless_ready(self.hook, target, status, detail)
         return {"pipeline_id": resume["pipeline_id"], "version": resume["version"]}
 
