@@ -258,5 +258,6 @@ def test_two_deploys_of_one_name_at_once_converge_on_one_pipeline(
 
     assert isinstance(first, dict) and first == second, (first, second)
     assert sent(emu, "POST", path) == 2, "both deploys made one"
+    assert sent(emu, "DELETE", rf"/pipelines/{ID}/?$") >= (1 if step == "create" else 2), "the loser was retired"
     (only,) = named(dr_hook)
     assert only["id"] == first["pipeline_id"] and only["mode"] == "locked"
