@@ -24,7 +24,7 @@ from airflow_provider_drpipelines.exceptions import (
 from airflow_provider_drpipelines.statuses import IMAGE_PYTHON_VERSIONS, ImageStatus, PipelineMode
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from airflow_provider_drpipelines._wire import UploadFile
     from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
@@ -134,27 +134,44 @@ def deploy(
     """
     name = name or source.default_name()
     acted = False
+    failed_step: tuple[str, str] | None = None
     for _ in range(MAX_DEPLOY_STEPS):
         named = _look(hook, name, source.text)
         if len(named) > 1:
             hook.log.info(
                 "%d active pipelines are named %r: %s.", len(named), name, "; ".join(p.describe() for p in named)
             )
-        fresh = [p for p in named if p.has_source]
+        step = _next_step(named, name)
+        kind, target = step
         try:
-            if fresh:
-                return _keep(hook, name, fresh[0], named, lock, acted)
-            drafts = [p for p in named if p.draft]
-            if drafts:
-                _upload(hook, name, drafts[0].id, source, description, image_id)
+            if kind == "keep":
+                return _keep(hook, name, target, named, lock, acted)
+            if kind == "upload":
+                _upload(hook, name, target, source, description, image_id)
+            elif kind == "clone":
+                _clone(hook, name, target, named)
             else:
-                _clone_or_create(hook, name, named, source, description, image_id)
-        except (ApiConflictError, ApiNotFoundError) as err:  # another deploy changed the name meanwhile
+                _create(hook, name, source, description, image_id)
+        except (ApiConflictError, ApiNotFoundError) as err:
+            if step == failed_step:  # the same step refused twice: not a concurrent change but a real error
+                raise
+            failed_step = step
             hook.log.warning("Pipelines named %r changed during the deploy (%s); looking again.", name, err.detail)
         acted = True
     raise DataRobotPipelinesError(
         f"Deploying {name!r} did not settle in {MAX_DEPLOY_STEPS} steps: the pipelines under the name keep changing."
     )
+
+
+def _next_step(named: list[_Named], name: str) -> tuple[str, str]:
+    """What brings the name closer to one pipeline with this source, and on which pipeline."""
+    if fresh := next((p for p in named if p.has_source), None):
+        return "keep", fresh.id  # the oldest with this source: the winner, whoever made it
+    if draft := next((p for p in named if p.draft), None):
+        return "upload", draft.id  # an unfinished clone (or the draft being deployed)
+    if named:
+        return "clone", named[-1].id  # the newest locked pipeline: the one in use
+    return "create", name
 
 
 def _look(hook: DataRobotPipelinesHook, name: str, text: str) -> list[_Named]:
@@ -187,9 +204,10 @@ def _created(pipeline: dict[str, Any]) -> datetime:
 
 
 def _keep(
-    hook: DataRobotPipelinesHook, name: str, winner: _Named, named: list[_Named], lock: bool, acted: bool
+    hook: DataRobotPipelinesHook, name: str, winner_id: str, named: list[_Named], lock: bool, acted: bool
 ) -> Deployment:
-    """Keep ``winner``: delete duplicates and unfinished drafts now, lock it if asked, name the ones it replaces."""
+    """Keep ``winner_id``: delete duplicates and unfinished drafts now, lock it if asked, name what it replaces."""
+    winner = next(p for p in named if p.id == winner_id)
     others = [p for p in named if p.id != winner.id]
     for loser in (p for p in others if p.has_source or p.draft):
         _delete(hook, loser.id, f"a duplicate or unfinished draft of {name!r}; {winner.id} is kept")
@@ -224,29 +242,31 @@ def _upload(
     hook.log.info("Uploaded the new source to draft pipeline %r (%s).", name, draft_id)
 
 
-def _clone_or_create(
-    hook: DataRobotPipelinesHook,
-    name: str,
-    named: list[_Named],
-    source: PipelineSource,
-    description: str | None,
-    image_id: str | None,
+def _clone(hook: DataRobotPipelinesHook, name: str, base: str, named: list[_Named]) -> None:
+    """Clone the locked pipeline (it is immutable) under the same name; a lost answer is looked for."""
+    made = _made_since(hook, name, {p.id for p in named})
+    clone = hook.send_exactly_once(lambda api: api.clone_pipeline(base, name=name), made)
+    hook.log.info("Pipeline %r (%s) is locked: cloned it as %s for the new source.", name, base, clone["id"])
+
+
+def _create(
+    hook: DataRobotPipelinesHook, name: str, source: PipelineSource, description: str | None, image_id: str | None
 ) -> None:
-    """Clone the newest locked pipeline (it is immutable), or create the first; a lost answer is looked for."""
-    known = {p.id for p in named}
+    """The first pipeline under the name; a lost answer is looked for."""
+    created = hook.send_exactly_once(
+        lambda api: api.create_pipeline(source.upload(), name=name, description=description, image_id=image_id),
+        _made_since(hook, name, set()),
+    )
+    hook.log.info("Created pipeline %r (%s).", name, created["id"])
+
+
+def _made_since(hook: DataRobotPipelinesHook, name: str, known: set[str]) -> Callable[[], dict[str, Any] | None]:
+    """The lookback for a lost create or clone: the newest pipeline under the name that was not there before."""
 
     def made() -> dict[str, Any] | None:
         return next((p for p in reversed(_oldest_first(pipelines_named(hook, name))) if p["id"] not in known), None)
 
-    if named:
-        base = named[-1].id
-        clone = hook.send_exactly_once(lambda api: api.clone_pipeline(base, name=name), made)
-        hook.log.info("Pipeline %r (%s) is locked: cloned it as %s for the new source.", name, base, clone["id"])
-        return
-    created = hook.send_exactly_once(
-        lambda api: api.create_pipeline(source.upload(), name=name, description=description, image_id=image_id), made
-    )
-    hook.log.info("Created pipeline %r (%s).", name, created["id"])
+    return made
 
 
 def _lock(hook: DataRobotPipelinesHook, pipeline_id: str) -> int:

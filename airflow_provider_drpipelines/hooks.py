@@ -194,7 +194,7 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         """Look again and again, over the reconcile window, for what a create with a lost answer made."""
         pauses = _wire.reconcile_pauses(request.timeout_within(self.settings.timeout))
         self.log.warning(
-            "%s; the create may still be carried out: looking for it over %.0f s before sending it again.",
+            "%s; it may still be carried out: looking for its effect over %.0f s before sending it again.",
             error,
             sum(pauses),
         )

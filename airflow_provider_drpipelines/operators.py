@@ -692,6 +692,10 @@ class DataRobotDeployPipelineOperator(_WaitsUntilReady):
     READY the old pipeline is deleted (a soft delete in DataRobot: its versions and runs stay visible) so the
     name names exactly one active pipeline. A clone whose version FAILS is deleted instead.
 
+    Every step is chosen from what the server shows and sent exactly once (a lost answer is looked for first;
+    "already locked" counts as done), so a retry finishes what a failed try left (a clone to upload to, lock
+    or wait for, an old pipeline to retire) and two deploys of one name at once keep the oldest pipeline.
+
     :param source: path of the ``.py`` file (templated), relative to the DAG folder or ``template_searchpath``.
     :param pipeline_name: the pipeline's name; defaults to the title-cased ``@pipeline`` function name.
     :param description: description set on a created or updated pipeline.

@@ -261,3 +261,12 @@ def test_two_deploys_of_one_name_at_once_converge_on_one_pipeline(
     assert sent(emu, "DELETE", rf"/pipelines/{ID}/?$") >= (1 if step == "create" else 2), "the loser was retired"
     (only,) = named(dr_hook)
     assert only["id"] == first["pipeline_id"] and only["mode"] == "locked"
+
+
+def test_a_step_refused_twice_fails_with_the_servers_answer_not_a_loop(emu: EmulatorServer, emu_conn: str) -> None:
+    """A 404 or 409 is first taken for a concurrent deploy's change; the same refusal again is the real error."""
+    from airflow_provider_drpipelines.exceptions import ApiNotFoundError
+
+    with pytest.raises(ApiNotFoundError, match="not found"):
+        deploy_op(PIPELINE_SOURCE, image_id="0" * 24).execute(make_context())
+    assert sent(emu, "POST", r"/pipelines/?$") == 2
