@@ -226,9 +226,11 @@ def test_a_failed_clone_left_by_a_crash_is_deleted_and_the_working_pipeline_kept
 
 # --- two deploys of one name at once ----------------------------------------------------------------
 def race(operators: list[DataRobotDeployPipelineOperator]) -> list[Any]:
+    """Each operator's ``execute`` in its own thread, as two workers would run two DAG runs' tasks."""
     results: list[Any] = [None] * len(operators)
 
     def deploy(index: int) -> None:
+        _airflow2_thread_ready()
         try:
             results[index] = operators[index].execute(make_context())
         except Exception as err:  # the assertion below shows it
@@ -240,6 +242,15 @@ def race(operators: list[DataRobotDeployPipelineOperator]) -> list[Any]:
     for thread in threads:
         thread.join(60)
     return results
+
+
+def _airflow2_thread_ready() -> None:
+    """Airflow 2.11 keeps ``execute()``'s caller check in a thread-local set only in the importing thread."""
+    try:
+        from airflow.models.baseoperator import ExecutorSafeguard
+    except ImportError:  # Airflow 3 has no such check
+        return
+    ExecutorSafeguard._sentinel.callers = {}
 
 
 @pytest.mark.parametrize("step", ["create", "clone"])
