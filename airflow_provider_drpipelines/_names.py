@@ -23,12 +23,6 @@ def check_pipeline_reference(pipeline_id: Any, pipeline_name: Any, owner: str) -
         raise DataRobotConfigError(f"pipeline_name must be a non-empty string, got {pipeline_name!r}.")
 
 
-def find_pipeline(hook: DataRobotPipelinesHook, name: str) -> dict[str, Any] | None:
-    """The one active pipeline named exactly ``name``, or None; several is an error listing them."""
-    exact, _ = _lookup(hook, name)
-    return exact
-
-
 def resolve_pipeline_id(hook: DataRobotPipelinesHook, name: str) -> str:
     """The id of the active pipeline named exactly ``name`` (one call); zero or several is an error."""
     exact, similar = _lookup(hook, name)
