@@ -8,17 +8,23 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_drpipelines._names import find_pipeline
+from airflow_provider_drpipelines._names import pipelines_named
 from airflow_provider_drpipelines._readiness import IMAGE_VERSION, PIPELINE_VERSION, Target
 from airflow_provider_drpipelines._source import default_pipeline_name, pipeline_functions
-from airflow_provider_drpipelines.exceptions import ApiNotFoundError, DataRobotConfigError
+from airflow_provider_drpipelines.exceptions import (
+    ApiConflictError,
+    ApiNotFoundError,
+    DataRobotConfigError,
+    DataRobotPipelinesError,
+)
 from airflow_provider_drpipelines.statuses import IMAGE_PYTHON_VERSIONS, ImageStatus, PipelineMode
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from airflow_provider_drpipelines._wire import UploadFile
     from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
@@ -64,19 +70,49 @@ class PipelineSource:
 
 @dataclass(frozen=True)
 class Deployment:
-    """What a deploy produced: the version to wait for and, after a locked pipeline's change, the one it replaces."""
+    """What a deploy produced: the version to wait for and, after a locked pipeline's change, the ones it replaces."""
 
     pipeline_id: str
     version: int
     changed: bool
     #: READY, PENDING or FAILED when known without another call, else None.
     status: str | None = None
-    #: The locked pipeline a changed source replaces; retired once the new version is READY.
-    supersedes: str | None = None
+    #: The locked pipelines a changed source replaces; retired once the new version is READY.
+    supersedes: tuple[str, ...] = ()
 
     @property
     def target(self) -> Target:
         return Target(PIPELINE_VERSION, self.pipeline_id, self.version)
+
+
+def superseded_ids(value: Any) -> tuple[str, ...]:
+    """``supersedes`` as a deferral's resume carries it: a list, or one id or None from before several could be."""
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+#: Steps one deploy may take (create or clone, upload, lock): more means the name keeps changing under it.
+MAX_DEPLOY_STEPS = 8
+
+
+@dataclass(frozen=True)
+class _Named:
+    """One active pipeline under the deployed name, as the server shows it now."""
+
+    id: str
+    mode: str
+    newest: int
+    status: str | None
+    has_source: bool
+
+    @property
+    def draft(self) -> bool:
+        return self.mode != PipelineMode.LOCKED
+
+    def describe(self) -> str:
+        state = "has this source" if self.has_source else "has another source"
+        return f"{self.id} ({self.mode}, version {self.newest} {self.status or 'status unknown'}, {state})"
 
 
 def deploy(
@@ -87,47 +123,169 @@ def deploy(
     image_id: str | None,
     lock: bool,
 ) -> Deployment:
-    """Create, update or leave alone the pipeline named ``name`` so its newest version has ``source``.
+    """Bring the pipelines named ``name`` to one whose newest version has ``source``, one step at a time.
 
-    Unchanged source: nothing is created (a draft is locked if ``lock``). Changed source on a draft: a new
-    version. Changed source on a locked pipeline (immutable): a clone with the new source, locked; the old
-    pipeline is retired once the new version is READY (see :func:`retire`).
+    Each step is chosen from what the server shows, so a retry (or a concurrent deploy) resumes where a
+    crash left off: a pipeline with this source is kept (the oldest, if several: a deterministic winner)
+    and locked if asked; else a draft under the name (an unfinished clone) gets the source; else the
+    locked pipeline is cloned, or a first pipeline created. Unchanged source creates nothing. Duplicates
+    with this source and unfinished drafts are deleted at once; locked pipelines with another source are
+    retired once the new version is READY (see :func:`retire`).
     """
     name = name or source.default_name()
-    found = find_pipeline(hook, name)
-    if found is None:
-        created = hook.create_pipeline(source.upload(), name=name, description=description, image_id=image_id)
-        hook.log.info("Created pipeline %r (%s).", name, created["id"])
-        return _settle(hook, created["id"], lock, changed=True)
-    pipeline = hook.get_pipeline(found["id"])
-    pipeline_id: str = pipeline["id"]
-    newest = _newest_version(pipeline)
-    locked = pipeline["mode"] == PipelineMode.LOCKED
-    current = hook.get_pipeline_source(pipeline_id, newest if locked else None)["source"]
-    if current == source.text:
-        hook.log.info("Pipeline %r (%s) version %s already has this source.", name, pipeline_id, newest)
-        if not locked and lock:
-            return _settle(hook, pipeline_id, lock, changed=False)
-        return Deployment(pipeline_id, newest, False, _version_status(pipeline, newest))
-    if not locked:
-        hook.update_pipeline(pipeline_id, source.upload(), description=description, image_id=image_id)
-        hook.log.info("Uploaded a new version of draft pipeline %r (%s).", name, pipeline_id)
-        return _settle(hook, pipeline_id, lock, changed=True)
-    clone_id: str = hook.clone_pipeline(pipeline_id, name=name)["id"]
-    hook.update_pipeline(clone_id, source.upload(), description=description, image_id=image_id)
-    hook.log.info("Pipeline %r (%s) is locked: its new source went to the clone %s.", name, pipeline_id, clone_id)
-    settled = _settle(hook, clone_id, lock=True, changed=True)
-    return Deployment(settled.pipeline_id, settled.version, True, settled.status, supersedes=pipeline_id)
+    acted = False
+    failed_step: tuple[str, str] | None = None
+    for _ in range(MAX_DEPLOY_STEPS):
+        named = _look(hook, name, source.text)
+        if len(named) > 1:
+            hook.log.info(
+                "%d active pipelines are named %r: %s.", len(named), name, "; ".join(p.describe() for p in named)
+            )
+        step = _next_step(named, name)
+        kind, target = step
+        try:
+            if kind == "keep":
+                return _keep(hook, name, target, named, lock, acted)
+            if kind == "upload":
+                _upload(hook, name, target, source, description, image_id)
+            elif kind == "clone":
+                _clone(hook, name, target, named)
+            else:
+                _create(hook, name, source, description, image_id)
+        except (ApiConflictError, ApiNotFoundError) as err:
+            if step == failed_step:  # the same step refused twice: not a concurrent change but a real error
+                raise
+            failed_step = step
+            hook.log.warning("Pipelines named %r changed during the deploy (%s); looking again.", name, err.detail)
+        acted = True
+    raise DataRobotPipelinesError(
+        f"Deploying {name!r} did not settle in {MAX_DEPLOY_STEPS} steps: the pipelines under the name keep changing."
+    )
 
 
-def _settle(hook: DataRobotPipelinesHook, pipeline_id: str, lock: bool, changed: bool) -> Deployment:
-    """Lock (if asked) and name the version to wait for."""
-    if lock:
-        version = hook.lock_pipeline(pipeline_id)["version"]
-        hook.log.info("Locked pipeline %s at version %s.", pipeline_id, version)
-        return Deployment(pipeline_id, version, changed)
-    pipeline = hook.get_pipeline(pipeline_id)
-    return Deployment(pipeline_id, _newest_version(pipeline), changed, None)
+def _next_step(named: list[_Named], name: str) -> tuple[str, str]:
+    """What brings the name closer to one pipeline with this source, and on which pipeline."""
+    if fresh := next((p for p in named if p.has_source), None):
+        return "keep", fresh.id  # the oldest with this source: the winner, whoever made it
+    if draft := next((p for p in named if p.draft), None):
+        return "upload", draft.id  # an unfinished clone (or the draft being deployed)
+    if named:
+        return "clone", named[-1].id  # the newest locked pipeline: the one in use
+    return "create", name
+
+
+def _look(hook: DataRobotPipelinesHook, name: str, text: str) -> list[_Named]:
+    """The active pipelines named ``name``, oldest first (creation time, id as tie-break)."""
+    found: list[_Named] = []
+    for summary in _oldest_first(pipelines_named(hook, name)):
+        try:
+            pipeline = hook.get_pipeline(summary["id"])
+            newest = _newest_version(pipeline)
+            locked = pipeline["mode"] == PipelineMode.LOCKED
+            current = hook.get_pipeline_source(pipeline["id"], newest if locked else None)["source"]
+        except ApiNotFoundError:
+            continue  # retired meanwhile by a concurrent deploy
+        status = _version_status(pipeline, newest)
+        found.append(_Named(pipeline["id"], pipeline["mode"], newest, status, current == text))
+    return found
+
+
+def _oldest_first(pipelines: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(pipelines, key=lambda p: (_created(p), str(p["id"])))
+
+
+def _created(pipeline: dict[str, Any]) -> datetime:
+    """When the server made it (unknown sorts last): what tells two deploys' pipelines apart the same way."""
+    try:
+        created = datetime.fromisoformat(str(pipeline.get("createdAt")).replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.max.replace(tzinfo=timezone.utc)
+    return created if created.tzinfo else created.replace(tzinfo=timezone.utc)
+
+
+def _keep(
+    hook: DataRobotPipelinesHook, name: str, winner_id: str, named: list[_Named], lock: bool, acted: bool
+) -> Deployment:
+    """Keep ``winner_id``: delete duplicates and unfinished drafts now, lock it if asked, name what it replaces."""
+    winner = next(p for p in named if p.id == winner_id)
+    others = [p for p in named if p.id != winner.id]
+    for loser in (p for p in others if p.has_source or p.draft):
+        _delete(hook, loser.id, f"a duplicate or unfinished draft of {name!r}; {winner.id} is kept")
+    supersedes = tuple(p.id for p in others if not p.has_source and not p.draft)
+    version, status = winner.newest, winner.status
+    if winner.draft and (lock or supersedes):
+        version, status = _lock(hook, winner.id), None
+    elif not acted and not others:
+        hook.log.info("Pipeline %r (%s) version %s already has this source.", name, winner.id, version)
+    if supersedes:
+        hook.log.info("Pipeline %r is %s now; it replaces %s once READY.", name, winner.id, ", ".join(supersedes))
+    return Deployment(winner.id, version, acted or bool(supersedes), status, supersedes)
+
+
+def _upload(
+    hook: DataRobotPipelinesHook,
+    name: str,
+    draft_id: str,
+    source: PipelineSource,
+    description: str | None,
+    image_id: str | None,
+) -> None:
+    """The source as the draft's new version, exactly once: a lost answer is looked for as the draft's source."""
+
+    def has_source() -> dict[str, Any] | None:
+        return {"id": draft_id} if hook.get_pipeline_source(draft_id)["source"] == source.text else None
+
+    hook.send_exactly_once(
+        lambda api: api.update_pipeline(draft_id, source.upload(), description=description, image_id=image_id),
+        has_source,
+    )
+    hook.log.info("Uploaded the new source to draft pipeline %r (%s).", name, draft_id)
+
+
+def _clone(hook: DataRobotPipelinesHook, name: str, base: str, named: list[_Named]) -> None:
+    """Clone the locked pipeline (it is immutable) under the same name; a lost answer is looked for."""
+    made = _made_since(hook, name, {p.id for p in named})
+    clone = hook.send_exactly_once(lambda api: api.clone_pipeline(base, name=name), made)
+    hook.log.info("Pipeline %r (%s) is locked: cloned it as %s for the new source.", name, base, clone["id"])
+
+
+def _create(
+    hook: DataRobotPipelinesHook, name: str, source: PipelineSource, description: str | None, image_id: str | None
+) -> None:
+    """The first pipeline under the name; a lost answer is looked for."""
+    created = hook.send_exactly_once(
+        lambda api: api.create_pipeline(source.upload(), name=name, description=description, image_id=image_id),
+        _made_since(hook, name, set()),
+    )
+    hook.log.info("Created pipeline %r (%s).", name, created["id"])
+
+
+def _made_since(hook: DataRobotPipelinesHook, name: str, known: set[str]) -> Callable[[], dict[str, Any] | None]:
+    """The lookback for a lost create or clone: the newest pipeline under the name that was not there before."""
+
+    def made() -> dict[str, Any] | None:
+        return next((p for p in reversed(_oldest_first(pipelines_named(hook, name))) if p["id"] not in known), None)
+
+    return made
+
+
+def _lock(hook: DataRobotPipelinesHook, pipeline_id: str) -> int:
+    """Lock exactly once: a lost answer is looked for, and "already locked" counts as done."""
+
+    def locked() -> dict[str, Any] | None:
+        pipeline = hook.get_pipeline(pipeline_id)
+        locked_now = pipeline["mode"] == PipelineMode.LOCKED
+        return {"id": pipeline_id, "version": _newest_version(pipeline)} if locked_now else None
+
+    try:
+        answer = hook.send_exactly_once(lambda api: api.lock_pipeline(pipeline_id), locked)
+    except ApiConflictError as err:
+        if (answer := locked()) is None:
+            raise
+        hook.log.info("Pipeline %s was already locked (%s): counted as done.", pipeline_id, err.detail)
+    version: int = answer["version"]
+    hook.log.info("Locked pipeline %s at version %s.", pipeline_id, version)
+    return version
 
 
 def _newest_version(pipeline: dict[str, Any]) -> int:
@@ -147,17 +305,25 @@ def _version_status(pipeline: dict[str, Any], number: int) -> str | None:
 def retire(hook: DataRobotPipelinesHook, deployment: Deployment, ready: bool) -> None:
     """After a locked pipeline's change: keep one active pipeline under the name.
 
-    READY retires the superseded pipeline (DataRobot's delete is a soft delete: its versions and runs stay
+    READY retires the superseded pipelines (DataRobot's delete is a soft delete: their versions and runs stay
     in the history); a FAILED clone is deleted instead, so the name keeps naming the working pipeline.
+    A delete that fails leaves the pipeline for the next deploy, which retires it.
     """
-    if deployment.supersedes is None:
+    if not deployment.supersedes:
         return
-    gone = deployment.supersedes if ready else deployment.pipeline_id
+    if not ready:
+        _delete(hook, deployment.pipeline_id, "its new version did not build")
+        return
+    for gone in deployment.supersedes:
+        _delete(hook, gone, f"replaced by {deployment.pipeline_id}")
+
+
+def _delete(hook: DataRobotPipelinesHook, pipeline_id: str, why: str) -> None:
     try:
-        hook.delete_pipeline(gone)
+        hook.delete_pipeline(pipeline_id)
     except ApiNotFoundError:
-        return
-    hook.log.info("Retired pipeline %s.", gone)
+        return  # already gone: a re-sent delete, or a concurrent deploy's
+    hook.log.info("Retired pipeline %s: %s.", pipeline_id, why)
 
 
 # --- images --------------------------------------------------------------------------------------
@@ -204,24 +370,57 @@ class ImageSpec:
 def provide_image(hook: DataRobotPipelinesHook, spec: ImageSpec, description: str | None) -> Target:
     """The image version to wait for: the newest one if it matches ``spec`` and did not fail, else a new one.
 
-    Only the newest version counts: a run uses its image's newest version.
+    Only the newest version counts: a run uses its image's newest version. A create or update whose answer
+    is lost is looked for (the image exists, its newest version has this spec) before it is sent again.
     """
-    summary = next((i for i in _images(hook) if i.get("name") == spec.name), None)
     packages, gpu = list(spec.packages), spec.gpu or None  # gpu is left out when false, as the CLI does
-    if summary is None:
-        created = hook.create_image(
-            spec.name, packages=packages, python_version=spec.python_version, gpu=gpu, description=description
-        )
-        hook.log.info("Created image %r (%s).", spec.name, created["id"])
-        return Target(IMAGE_VERSION, created["id"], created["latestVersion"])
-    image = hook.get_image(summary["id"])
-    newest = max(image.get("versions") or [], key=lambda v: int(v["version"]), default=None)
+    image = _image_named(hook, spec.name)
+    if image is None:
+        try:
+            created = hook.send_exactly_once(
+                lambda api: api.create_image(
+                    spec.name, packages=packages, python_version=spec.python_version, gpu=gpu, description=description
+                ),
+                lambda: _image_named(hook, spec.name),
+            )
+        except ApiConflictError:  # a concurrent task created it: reuse or update it as below
+            created = _image_named(hook, spec.name)
+            if created is None:
+                raise
+        else:
+            hook.log.info("Created image %r (%s).", spec.name, created["id"])
+            return Target(IMAGE_VERSION, created["id"], created["latestVersion"])
+        image = created
+    image_id: str = image["id"]
+    newest = _newest_image_version(image)
     if newest is not None and spec.matches(newest.get("definition") or {}) and newest["status"] != ImageStatus.ERROR:
-        hook.log.info("Image %r (%s) version %s already has this spec.", spec.name, image["id"], newest["version"])
-        return Target(IMAGE_VERSION, image["id"], newest["version"])
-    updated = hook.update_image(image["id"], spec.name, packages=packages, python_version=spec.python_version, gpu=gpu)
-    hook.log.info("Image %r (%s): building version %s.", spec.name, image["id"], updated["latestVersion"])
-    return Target(IMAGE_VERSION, image["id"], updated["latestVersion"])
+        hook.log.info("Image %r (%s) version %s already has this spec.", spec.name, image_id, newest["version"])
+        return Target(IMAGE_VERSION, image_id, newest["version"])
+    before = -1 if newest is None else int(newest["version"])
+
+    def built_from_spec() -> dict[str, Any] | None:
+        latest = _newest_image_version(hook.get_image(image_id))
+        if latest is None or int(latest["version"]) <= before or not spec.matches(latest.get("definition") or {}):
+            return None
+        return {"id": image_id, "latestVersion": latest["version"]}
+
+    updated = hook.send_exactly_once(
+        lambda api: api.update_image(
+            image_id, spec.name, packages=packages, python_version=spec.python_version, gpu=gpu
+        ),
+        built_from_spec,
+    )
+    hook.log.info("Image %r (%s): building version %s.", spec.name, image_id, updated["latestVersion"])
+    return Target(IMAGE_VERSION, image_id, updated["latestVersion"])
+
+
+def _image_named(hook: DataRobotPipelinesHook, name: str) -> dict[str, Any] | None:
+    summary = next((i for i in _images(hook) if i.get("name") == name), None)
+    return None if summary is None else hook.get_image(summary["id"])
+
+
+def _newest_image_version(image: dict[str, Any]) -> dict[str, Any] | None:
+    return max(image.get("versions") or [], key=lambda v: int(v["version"]), default=None)
 
 
 def _images(hook: DataRobotPipelinesHook) -> Iterable[dict[str, Any]]:

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_drpipelines.exceptions import DataRobotConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 
 #: One page holds every match of any sensible name: a lookup costs one call.
@@ -19,12 +21,6 @@ def check_pipeline_reference(pipeline_id: Any, pipeline_name: Any, owner: str) -
         raise DataRobotConfigError(f"Pass exactly one of pipeline_id and pipeline_name to {owner}.")
     if pipeline_name is not None and (not isinstance(pipeline_name, str) or not pipeline_name.strip()):
         raise DataRobotConfigError(f"pipeline_name must be a non-empty string, got {pipeline_name!r}.")
-
-
-def find_pipeline(hook: DataRobotPipelinesHook, name: str) -> dict[str, Any] | None:
-    """The one active pipeline named exactly ``name``, or None; several is an error listing them."""
-    exact, _ = _lookup(hook, name)
-    return exact
 
 
 def resolve_pipeline_id(hook: DataRobotPipelinesHook, name: str) -> str:
@@ -40,13 +36,22 @@ def resolve_pipeline_id(hook: DataRobotPipelinesHook, name: str) -> str:
 def _lookup(hook: DataRobotPipelinesHook, name: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The exact active match (several is an error) and every pipeline whose name contains ``name``."""
     similar = list(hook.iterate(hook.list_pipelines, search=name, page_size=NAME_PAGE_SIZE))
-    exact = [p for p in similar if p.get("name") == name and p.get("isActive", True)]
+    exact = _exact(similar, name)
     if len(exact) > 1:
         raise DataRobotConfigError(
             f"{len(exact)} active pipelines are named {name!r}; pass pipeline_id instead, or retire all but one:\n"
             + _describe(exact)
         )
     return (exact[0] if exact else None), similar
+
+
+def pipelines_named(hook: DataRobotPipelinesHook, name: str) -> list[dict[str, Any]]:
+    """Every active pipeline named exactly ``name``: a deploy converges several into one instead of failing."""
+    return _exact(hook.iterate(hook.list_pipelines, search=name, page_size=NAME_PAGE_SIZE), name)
+
+
+def _exact(pipelines: Iterable[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [p for p in pipelines if p.get("name") == name and p.get("isActive", True)]
 
 
 def _near(similar: list[dict[str, Any]]) -> str:

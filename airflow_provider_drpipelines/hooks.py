@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -193,7 +194,7 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         """Look again and again, over the reconcile window, for what a create with a lost answer made."""
         pauses = _wire.reconcile_pauses(request.timeout_within(self.settings.timeout))
         self.log.warning(
-            "%s; the create may still be carried out: looking for it over %.0f s before sending it again.",
+            "%s; it may still be carried out: looking for its effect over %.0f s before sending it again.",
             error,
             sum(pauses),
         )
@@ -432,6 +433,20 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         request_builder.create_input(pipeline_id, payload, version)
         created: dict[str, Any] = self._send(request_builder.request, reconcile=adopt_lost_input)
         return created, not adopted
+
+    def send_exactly_once(self, build: Callable[[PipelinesApi[None]], None], done: Callable[[], T | None]) -> Any:
+        """Send the create or change ``build`` makes; if its answer is lost, ``done`` looks for its effect first.
+
+        The run path's rule for every other write: a lost answer is reconciled over the same window as a lost
+        run create, and the request is re-sent only if ``done`` never sees its effect.
+
+        :param build: calls one endpoint method on the builder it is given, e.g. ``lambda api: api.lock_pipeline(p)``.
+        :param done: what the server shows once the request was carried out (returned as its answer), else None.
+        :return: the request's answer, or what ``done`` found.
+        """
+        request_builder = _CaptureRequest()
+        build(request_builder)
+        return self._send(replace(request_builder.request, creates=True), reconcile=done)
 
     def find_active_run(
         self, pipeline_id: str, version: int | None, input_ids: str | Collection[str]

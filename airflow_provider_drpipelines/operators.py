@@ -692,6 +692,10 @@ class DataRobotDeployPipelineOperator(_WaitsUntilReady):
     READY the old pipeline is deleted (a soft delete in DataRobot: its versions and runs stay visible) so the
     name names exactly one active pipeline. A clone whose version FAILS is deleted instead.
 
+    Every step is chosen from what the server shows and sent exactly once (a lost answer is looked for first;
+    "already locked" counts as done), so a retry finishes what a failed try left (a clone to upload to, lock
+    or wait for, an old pipeline to retire) and two deploys of one name at once keep the oldest pipeline.
+
     :param source: path of the ``.py`` file (templated), relative to the DAG folder or ``template_searchpath``.
     :param pipeline_name: the pipeline's name; defaults to the title-cased ``@pipeline`` function name.
     :param description: description set on a created or updated pipeline.
@@ -753,7 +757,7 @@ class DataRobotDeployPipelineOperator(_WaitsUntilReady):
         resume = {
             "pipeline_id": deployment.pipeline_id,
             "version": deployment.version,
-            "supersedes": deployment.supersedes,
+            "supersedes": list(deployment.supersedes),
         }
         if deployment.status is not None and deployment.target.ends_wait(deployment.status):
             return self._built(context, deployment.target, deployment.status, None, resume)
@@ -763,15 +767,14 @@ class DataRobotDeployPipelineOperator(_WaitsUntilReady):
         return self._wait(context, deployment.target, resume)
 
     def _built(self, context: Context, target: Any, status: str, detail: str | None, resume: dict[str, Any]) -> Any:
-        from airflow_provider_drpipelines._lifecycle import Deployment, retire
+        from airflow_provider_drpipelines._lifecycle import Deployment, retire, superseded_ids
         from airflow_provider_drpipelines._readiness import raise_unless_ready
 
         ready = status == target.ready
-        retire(
-            self.hook, Deployment(resume["pipeline_id"], resume["version"], True, status, resume["supersedes"]), ready
-        )
-        if not ready and detail is None:
+        if not ready and detail is None:  # read before the retire deletes a failed clone
             detail = self.hook.get_version(target.resource_id, target.version).get("errorDetail")
+        supersedes = superseded_ids(resume["supersedes"])
+        retire(self.hook, Deployment(resume["pipeline_id"], resume["version"], True, status, supersedes), ready)
         raise_unless_ready(self.hook, target, status, detail)
         return {"pipeline_id": resume["pipeline_id"], "version": resume["version"]}
 
