@@ -19,7 +19,7 @@ for version in "${versions[@]}"; do
   [ "$version" = "${AIRFLOW_VERSION:-3.3.2}" ] && venv=${VENV:-.venv}
   started=$SECONDS
   # shellcheck disable=SC2086
-  if ! scripts/venv.sh "$venv" "$version" "${released[$version]:-}" ${pins[$version]:-}; then
+  if ! LATER="${later[$version]:-}" scripts/venv.sh "$venv" "$version" "${released[$version]:-}" ${pins[$version]:-}; then
     echo "!! Airflow $version: could not create $venv"
     status=1
     continue

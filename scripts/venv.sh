@@ -14,7 +14,7 @@ as_of=${3:-}
 pins=("${@:4}")
 cd "$(dirname "$0")/.."
 stamp="$venv/.drpipelines-stamp"
-want="airflow=$airflow_version${as_of:+ as-of=$as_of} pins=${pins[*]:-} pyproject=$(sha256sum pyproject.toml | cut -c1-16)"
+want="airflow=$airflow_version${as_of:+ as-of=$as_of} pins=${pins[*]:-} later=${LATER:-} pyproject=$(sha256sum pyproject.toml | cut -c1-16)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
@@ -25,7 +25,9 @@ rm -rf "$venv"
 "$uv" venv -q --seed -p "${PYTHON:-python3}" "$venv"
 install() { "$uv" pip install -q -p "$venv/bin/python" "$@"; }
 if [ -n "$as_of" ]; then
-  install --exclude-newer "$as_of" "apache-airflow==$airflow_version" "${pins[@]}"
+  lifted=()  # LATER: space-separated packages exempt from the date (scripts/releases.sh)
+  for package in ${LATER:-}; do lifted+=(--exclude-newer-package "$package=$(date -u +%Y-%m-%dT%H:%M:%SZ)"); done
+  install --exclude-newer "$as_of" "${lifted[@]}" "apache-airflow==$airflow_version" "${pins[@]}"
 fi
 install "apache-airflow==$airflow_version" "${pins[@]}" -e ".[emulator,dev]"
 # The optional OpenLineage provider (the `openlineage` extra) for the lineage tests, with Airflow held where it

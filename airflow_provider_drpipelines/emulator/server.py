@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import uvicorn
 
@@ -64,10 +64,13 @@ def _server(
     log_level: str,
     on_ready: Callable[[], None],
     version_seconds: float = 0.5,
+    loop: Literal["auto", "asyncio"] = "auto",
 ) -> _ReadyServer:
+    """``loop="auto"`` takes uvloop when installed; uvicorn before 0.36 then sets uvloop's policy for the
+    whole process, so the in-process server asks for plain asyncio and leaves its host's event loops alone."""
     config = uvicorn.Config(
         create_app(token=token, run_seconds=run_seconds, image_seconds=image_seconds, version_seconds=version_seconds),
-        loop="auto",  # uvloop and httptools when installed
+        loop=loop,
         http="auto",
         lifespan="off",
         access_log=False,
@@ -198,7 +201,7 @@ class EmulatorServer(_Launcher):
         sock, self.base_url = bind(self.host, self.port)
         ready = threading.Event()
         self._server = _server(
-            self.token, self.run_seconds, self.image_seconds, "warning", ready.set, self.version_seconds
+            self.token, self.run_seconds, self.image_seconds, "warning", ready.set, self.version_seconds, "asyncio"
         )
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name="drpipelines-emulator", daemon=True
