@@ -52,6 +52,8 @@ class RunCreate:
     version: int | None
     input_id: str
     known_run_ids: frozenset[str]
+    #: Wall-clock time (``time.time()``) the create was sent.
+    sent_at: float
 
     def as_record(self) -> dict[str, Any]:
         """For the task state store: the next try finds the run if this one was killed before it could."""
@@ -60,16 +62,26 @@ class RunCreate:
             "version": self.version,
             "input_id": self.input_id,
             "known_run_ids": sorted(self.known_run_ids),
+            "sent_at": self.sent_at,
             "creating": True,
         }
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> RunCreate | None:
         """The create a stored record describes; None for a record of a run (or one this class cannot read)."""
-        known = record.get("known_run_ids")
+        known, sent_at = record.get("known_run_ids"), record.get("sent_at")
         if not record.get("creating") or not isinstance(record.get("input_id"), str) or not isinstance(known, list):
             return None
-        return cls(record["pipeline_id"], record.get("version"), record["input_id"], frozenset(map(str, known)))
+        if isinstance(sent_at, bool) or not isinstance(sent_at, (int, float)):
+            return None
+        known_ids = frozenset(map(str, known))
+        return cls(record["pipeline_id"], record.get("version"), record["input_id"], known_ids, float(sent_at))
+
+    def look_for_its_run(self, hook: DataRobotPipelinesHook, within: float | None = None) -> dict[str, Any] | None:
+        """The run this create made, looked for as long as the server may still carry it out (or ``within`` s)."""
+        return hook.look_for_interrupted_run_create(
+            self.pipeline_id, self.version, self.input_id, self.known_run_ids, self.sent_at, within
+        )
 
 
 #: Seconds ``on_kill`` keeps back from Airflow's SIGTERM grace, so that it ends before the SIGKILL that follows.

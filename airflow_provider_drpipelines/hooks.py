@@ -375,24 +375,27 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         version: int | None,
         input_id: str,
         known_run_ids: Collection[str],
+        sent_at: float,
         within: float | None = None,
     ) -> dict[str, Any] | None:
-        """The run a create stopped before its answer made (a kill, a timeout), looked for as a lost answer is.
+        """The run made by a create that was stopped before its answer (a kill, a timeout), looked for as lost.
 
-        The server may still carry out a create its client abandoned, so it is looked for at once and then over
-        the create's reconcile window, or for at most ``within`` seconds when that is shorter.
+        A server may carry out a create its client abandoned, for as long as a lost answer's create is taken to:
+        the create's timeout, then the window its lost answer is looked for. So the run is looked for at once,
+        then again until that long after ``sent_at``, or for at most ``within`` seconds.
 
         :param pipeline_id: the pipeline's id.
         :param version: ``None`` for the draft, a number for that locked version.
         :param input_id: the input the create ran.
         :param known_run_ids: the runs of ``input_id`` listed before the create was sent.
-        :param within: the most seconds to spend looking (None: the whole reconcile window).
+        :param sent_at: wall-clock time (``time.time()``) the create was sent.
+        :param within: the most seconds to spend looking (None: until the server can no longer carry it out).
         :return: the run, or None if none showed up.
         """
-        request = _run_create_request(pipeline_id, input_id, version, None)
-        pauses = [0.0, *_wire.reconcile_pauses(request.timeout_within(self.settings.timeout))]
-        if within is not None:
-            pauses = _wire.cut_pauses(pauses, within)
+        create_timeout = _run_create_request(pipeline_id, input_id, version, None).timeout_within(self.settings.timeout)
+        horizon = create_timeout + sum(_wire.reconcile_pauses(create_timeout))
+        remaining = max(sent_at + horizon - time.time(), 0.0)
+        pauses = [0.0, *_wire.cut_pauses(_wire.reconcile_pauses(horizon), min(remaining, within or remaining))]
         self.log.info("Looking for the run of an interrupted create for input %s over %.0f s.", input_id, sum(pauses))
         return _keep_looking(pauses, lambda: self.run_created_since(pipeline_id, version, input_id, known_run_ids))
 

@@ -393,9 +393,9 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         if not isinstance(prior, dict) or prior.get("pipeline_id") != self.pipeline_id:
             return None
         if (create := RunCreate.from_record(prior)) is not None:
-            # An earlier try was stopped while its create was in flight, too soon to find and cancel the run.
-            hook = self.hook
-            made = hook.run_created_since(create.pipeline_id, create.version, create.input_id, create.known_run_ids)
+            # An earlier try was stopped while its create was in flight (killed before it could find the run, or
+            # with cancel_on_kill=False): that create may still be carried out, so wait for it before another.
+            made = create.look_for_its_run(self.hook)
             if made is None:
                 return None
             self.log.info("An earlier try was stopped while creating run %s.", made["id"])
@@ -432,7 +432,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
             known_runs = self._call_or_diagnose_scope(
                 version_arg, lambda: {r["id"] for r in hook.runs_of_input(self.pipeline_id, version, input_id)}
             )
-        create = RunCreate(self.pipeline_id, version, input_id, frozenset(known_runs))
+        create = RunCreate(self.pipeline_id, version, input_id, frozenset(known_runs), time.time())
         return self._create_run(context, version_arg, create)
 
     def _create_run(self, context: Context, version_arg: int | str, create: RunCreate) -> TrackedRun:
@@ -620,9 +620,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
             if (run := self._waiting_on) is not None:
                 hook.cancel_run_if_active(run.pipeline_id, run.run_id, run.version)
             elif (create := self._creating) is not None:
-                made = hook.look_for_interrupted_run_create(
-                    create.pipeline_id, create.version, create.input_id, create.known_run_ids, within
-                )
+                made = create.look_for_its_run(hook, within)
                 if made is None:
                     self.log.warning("The interrupted create for input %s left no run so far.", create.input_id)
                     return
