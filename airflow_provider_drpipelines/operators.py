@@ -248,7 +248,8 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
     :param poll_interval: seconds between status polls at first; polls then space out to 10 % of the run's age.
     :param max_poll_interval: the longest pause between two polls; equal to ``poll_interval`` for a fixed interval.
     :param timeout: how long to wait for the run; when it passes the run is cancelled and the task fails.
-    :param cancel_on_kill: cancel the run when the task is killed (worker or deferred).
+    :param cancel_on_kill: cancel the run when the task is killed (worker or deferred), or times out; a run whose
+        create was in flight then is looked for and cancelled too.
     :param reuse_existing_run: adopt the newest unfinished run of the same version and input instead of
         starting another (for Airflow < 3.3; on 3.3+ the task state store already reattaches retries).
     :param durable: on Airflow >= 3.3, remember the run in the task state store so a retry after a crash
