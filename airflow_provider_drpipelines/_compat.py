@@ -7,6 +7,7 @@ at DAG parse time).
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_3_PLUS
@@ -24,6 +25,37 @@ _AIRFLOW2_EXECUTION_DEADLINE_LEAD = 30.0
 def execution_deadline_lead() -> float:
     """Seconds the trigger's execution deadline comes before ``execution_timeout``: 30 on Airflow 2, else 0."""
     return 0.0 if AIRFLOW_V_3_0_PLUS else _AIRFLOW2_EXECUTION_DEADLINE_LEAD
+
+
+#: Seconds Airflow 3's task supervisor waits between the SIGTERM it sends (mark failed, a lost heartbeat) and
+#: SIGKILL: the escalation delay of ``ActivitySubprocess.kill``. Airflow 2 reads ``killed_task_cleanup_time``.
+_AIRFLOW3_SIGTERM_GRACE = 5.0
+
+
+def sigterm_grace() -> float:
+    """Seconds a task process has after Airflow's SIGTERM before SIGKILL: 5 on Airflow 3, else the config's (60)."""
+    if AIRFLOW_V_3_0_PLUS:
+        return _AIRFLOW3_SIGTERM_GRACE
+    from airflow.configuration import conf
+
+    return conf.getfloat("core", "killed_task_cleanup_time", fallback=60.0)
+
+
+def handling_execution_timeout() -> bool:
+    """Whether Airflow is handling a task's execution timeout right now: it calls ``on_kill`` from that handler.
+
+    Moved to the task SDK in 3.0, where it is a ``BaseException``; an ``AirflowException`` on Airflow 2.
+    """
+    timeout_error: type[BaseException]
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk.exceptions import AirflowTaskTimeout
+
+        timeout_error = AirflowTaskTimeout
+    else:
+        from airflow.exceptions import AirflowTaskTimeout as Airflow2TaskTimeout
+
+        timeout_error = Airflow2TaskTimeout
+    return isinstance(sys.exc_info()[1], timeout_error)
 
 
 def read_task_instance(dag_id: str, task_id: str, dag_run_id: str, map_index: int) -> tuple[str | None, int | None]:

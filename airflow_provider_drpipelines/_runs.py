@@ -44,6 +44,61 @@ class TrackedRun:
     status: str
 
 
+@dataclass(frozen=True)
+class RunCreate:
+    """A run create sent but not yet answered: enough to find the run it made if the task stops meanwhile."""
+
+    pipeline_id: str
+    version: int | None
+    input_id: str
+    known_run_ids: frozenset[str]
+    #: Wall-clock time (``time.time()``) the create was sent.
+    sent_at: float
+
+    def as_record(self) -> dict[str, Any]:
+        """For the task state store: the next try finds the run if this one was killed before it could."""
+        return {
+            "pipeline_id": self.pipeline_id,
+            "version": self.version,
+            "input_id": self.input_id,
+            "known_run_ids": sorted(self.known_run_ids),
+            "sent_at": self.sent_at,
+            "creating": True,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> RunCreate | None:
+        """The create a stored record describes; None for a record of a run (or one this class cannot read)."""
+        known, sent_at = record.get("known_run_ids"), record.get("sent_at")
+        if not record.get("creating") or not isinstance(record.get("input_id"), str) or not isinstance(known, list):
+            return None
+        if isinstance(sent_at, bool) or not isinstance(sent_at, (int, float)):
+            return None
+        known_ids = frozenset(map(str, known))
+        return cls(record["pipeline_id"], record.get("version"), record["input_id"], known_ids, float(sent_at))
+
+    def look_for_its_run(self, hook: DataRobotPipelinesHook, within: float | None = None) -> dict[str, Any] | None:
+        """The run this create made, looked for as long as the server may still carry it out (or ``within`` s)."""
+        return hook.look_for_interrupted_run_create(
+            self.pipeline_id, self.version, self.input_id, self.known_run_ids, self.sent_at, within
+        )
+
+
+#: Seconds ``on_kill`` keeps back from Airflow's SIGTERM grace, so that it ends before the SIGKILL that follows.
+_KILL_MARGIN = 1.0
+
+
+def kill_budget() -> float | None:
+    """Seconds the kill path may spend cancelling, or None for no bound of its own.
+
+    Airflow calls ``on_kill`` while it handles an execution timeout (nothing kills the process then), or from
+    its SIGTERM handler (mark failed, a lost heartbeat, a worker shutting down), which SIGKILL follows.
+    """
+    from airflow_provider_drpipelines._compat import handling_execution_timeout, sigterm_grace
+
+    return None if handling_execution_timeout() else max(sigterm_grace() - _KILL_MARGIN, 1.0)
+
+
 def version_argument(version: Any, none_means_draft: bool) -> int | str:
     """The one reading of a task's ``version``: a number (or its string), ``"latest"`` or ``"draft"``.
 

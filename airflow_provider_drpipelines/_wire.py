@@ -379,6 +379,16 @@ def reconcile_pauses(create_timeout: float) -> list[float]:
     return pauses
 
 
+def cut_pauses(pauses: list[float], within: float) -> list[float]:
+    """The pauses that fit in ``within`` seconds, the last one shortened to end there."""
+    cut: list[float] = []
+    for pause in pauses:
+        if (room := within - sum(cut)) <= 0:
+            break
+        cut.append(min(pause, room))
+    return cut
+
+
 def json_normalised(value: Any) -> Any:
     """``value`` as it comes back from a JSON round trip (``{1: "a"}`` -> ``{"1": "a"}``, tuples -> lists)."""
     return json.loads(json.dumps(value))

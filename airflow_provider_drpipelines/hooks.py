@@ -10,6 +10,7 @@ how bytes cross the network.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -198,11 +199,7 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
             error,
             sum(pauses),
         )
-        for pause in pauses:
-            time.sleep(pause)
-            if (found := reconcile()) is not None:
-                return found
-        return None
+        return _keep_looking(pauses, reconcile)
 
     @_wire.sealed
     def _send_once(self, request: ApiRequest) -> Any:
@@ -352,16 +349,70 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         known = frozenset(known_run_ids)
 
         def adopt_lost_run() -> dict[str, Any] | None:
-            created = [r for r in self.runs_of_input(pipeline_id, version, input_id) if r["id"] not in known]
-            if created:
-                self.log.warning("Run create answer was lost; adopting run %s it created.", created[0]["id"])
-                return created[0]
-            return None
+            created = self.run_created_since(pipeline_id, version, input_id, known)
+            if created is not None:
+                self.log.warning("Run create answer was lost; adopting run %s it created.", created["id"])
+            return created
 
-        request_builder = _CaptureRequest()
-        request_builder.create_run(pipeline_id, input_id, version, image_id)
-        run: dict[str, Any] = self._send(request_builder.request, reconcile=adopt_lost_run)
+        run: dict[str, Any] = self._send(_run_create_request(pipeline_id, input_id, version, image_id), adopt_lost_run)
         return run
+
+    def run_created_since(
+        self, pipeline_id: str, version: int | None, input_id: str, known_run_ids: Collection[str]
+    ) -> dict[str, Any] | None:
+        """The run of ``input_id`` that a create made after ``known_run_ids`` were listed, if the server shows it.
+
+        :param pipeline_id: the pipeline's id.
+        :param version: ``None`` for the draft, a number for that locked version.
+        :param input_id: the input the create ran.
+        :param known_run_ids: the runs of ``input_id`` listed before the create was sent.
+        :return: that run, or None.
+        """
+        created = [r for r in self.runs_of_input(pipeline_id, version, input_id) if r["id"] not in known_run_ids]
+        return created[0] if created else None
+
+    def look_for_interrupted_run_create(
+        self,
+        pipeline_id: str,
+        version: int | None,
+        input_id: str,
+        known_run_ids: Collection[str],
+        sent_at: float,
+        within: float | None = None,
+    ) -> dict[str, Any] | None:
+        """The run made by a create that was stopped before its answer (a kill, a timeout), looked for as lost.
+
+        A server may carry out a create its client abandoned, for as long as a lost answer's create is taken to:
+        the create's timeout, then the window its lost answer is looked for. So the run is looked for at once,
+        then again until that long after ``sent_at``, or for at most ``within`` seconds.
+
+        :param pipeline_id: the pipeline's id.
+        :param version: ``None`` for the draft, a number for that locked version.
+        :param input_id: the input the create ran.
+        :param known_run_ids: the runs of ``input_id`` listed before the create was sent.
+        :param sent_at: wall-clock time (``time.time()``) the create was sent.
+        :param within: the most seconds to spend looking (None: until the server can no longer carry it out).
+        :return: the run, or None if none showed up.
+        """
+        create_timeout = _run_create_request(pipeline_id, input_id, version, None).timeout_within(self.settings.timeout)
+        horizon = create_timeout + sum(_wire.reconcile_pauses(create_timeout))
+        remaining = max(sent_at + horizon - time.time(), 0.0)
+        pauses = [0.0, *_wire.cut_pauses(_wire.reconcile_pauses(horizon), min(remaining, within or remaining))]
+        self.log.info("Looking for the run of an interrupted create for input %s over %.0f s.", input_id, sum(pauses))
+        return _keep_looking(pauses, lambda: self.run_created_since(pipeline_id, version, input_id, known_run_ids))
+
+    def with_own_session(self, retry_timeout: float | None = None) -> DataRobotPipelinesHook:
+        """This hook on its own HTTP session, for ``on_kill``: a signal handler may interrupt this hook mid-request.
+
+        :param retry_timeout: bound the copy's retries tighter, in seconds (None keeps this hook's bound).
+        :return: a copy sharing the connection settings already read, never the session or its pool.
+        """
+        twin = copy.copy(self)
+        twin.__dict__.pop("_session", None)
+        if retry_timeout is not None:
+            bound = min(self.retry_policy.max_total_seconds, retry_timeout)
+            twin.retry_policy = dataclasses.replace(self.retry_policy, max_total_seconds=bound)
+        return twin
 
     def runs_of_input(self, pipeline_id: str, version: int | None, input_id: str) -> list[dict[str, Any]]:
         """Every run of one input, across all pages.
@@ -593,6 +644,21 @@ class _CaptureRequest(PipelinesApi[None]):
 
     def _send(self, request: ApiRequest) -> None:
         self.request = request
+
+
+def _run_create_request(pipeline_id: str, input_id: str, version: int | None, image_id: str | None) -> ApiRequest:
+    request_builder = _CaptureRequest()
+    request_builder.create_run(pipeline_id, input_id, version, image_id)
+    return request_builder.request
+
+
+def _keep_looking(pauses: list[float], look: Callable[[], T | None]) -> T | None:
+    """``look`` after each pause until it finds something; None once the pauses run out."""
+    for pause in pauses:
+        time.sleep(pause)
+        if (found := look()) is not None:
+            return found
+    return None
 
 
 #: Errors requests raises before anything goes on the wire: a malformed URL or header is no transient fault.

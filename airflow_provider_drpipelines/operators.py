@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_provider_drpipelines._results import DEFAULT_RESULT_SIZE_LIMIT, check_push_results, check_size_limit
-from airflow_provider_drpipelines._runs import DEFERRAL_GRACE, TrackedRun, version_argument
+from airflow_provider_drpipelines._runs import DEFERRAL_GRACE, RunCreate, TrackedRun, kill_budget, version_argument
 from airflow_provider_drpipelines.connection import DEFAULT_CONN_ID
 from airflow_provider_drpipelines.exceptions import (
     ApiConflictError,
@@ -248,7 +248,8 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
     :param poll_interval: seconds between status polls at first; polls then space out to 10 % of the run's age.
     :param max_poll_interval: the longest pause between two polls; equal to ``poll_interval`` for a fixed interval.
     :param timeout: how long to wait for the run; when it passes the run is cancelled and the task fails.
-    :param cancel_on_kill: cancel the run when the task is killed (worker or deferred).
+    :param cancel_on_kill: cancel the run when the task is killed (worker or deferred), or times out; a run whose
+        create was in flight then is looked for and cancelled too.
     :param reuse_existing_run: adopt the newest unfinished run of the same version and input instead of
         starting another (for Airflow < 3.3; on 3.3+ the task state store already reattaches retries).
     :param durable: on Airflow >= 3.3, remember the run in the task state store so a retry after a crash
@@ -328,6 +329,8 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         self.result_size_limit = check_size_limit(result_size_limit)
         self.inject_openlineage_parent_info = inject_openlineage_parent_info
         self._waiting_on: TrackedRun | None = None
+        self._creating: RunCreate | None = None
+        self._killed = False
 
     # --- execute ------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
@@ -344,7 +347,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         self._resolve_pipeline()
         if self.dry_run_only:
             return self._dry_run(context, version_arg, payload)
-        run = self._reattach(context) or self._start(version_arg, payload)
+        run = self._reattach(context) or self._start(context, version_arg, payload)
         self._track(context, run)
         if not self.wait_for_completion:
             return run.run_id
@@ -390,6 +393,14 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         prior = store.get(RUN_STATE_KEY) if store is not None else None
         if not isinstance(prior, dict) or prior.get("pipeline_id") != self.pipeline_id:
             return None
+        if (create := RunCreate.from_record(prior)) is not None:
+            # An earlier try was stopped while its create was in flight (killed before it could find the run, or
+            # with cancel_on_kill=False): that create may still be carried out, so wait for it before another.
+            made = create.look_for_its_run(self.hook)
+            if made is None:
+                return None
+            self.log.info("An earlier try was stopped while creating run %s.", made["id"])
+            prior = {"run_id": made["id"], "version": create.version}
 
         try:
             status = self.hook.get_run_status(self.pipeline_id, prior["run_id"], prior["version"])["status"]
@@ -408,7 +419,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         self.log.info("Reattaching to run %s of an earlier try (%s).", prior["run_id"], status)
         return TrackedRun(self.pipeline_id, prior["run_id"], prior["version"], status)
 
-    def _start(self, version_arg: int | str, payload: dict[str, Any] | None) -> TrackedRun:
+    def _start(self, context: Context, version_arg: int | str, payload: dict[str, Any] | None) -> TrackedRun:
         version = self._scope(version_arg)
         hook = self.hook
         if (names := self._result_tasks) is not None:
@@ -418,12 +429,46 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         if self.reuse_existing_run and (adopted := self._existing_run(version, payload)) is not None:
             return adopted
         input_id, known_runs = self._input_to_run(version_arg, version, payload)
-        run = self._call_or_diagnose_scope(
-            version_arg,
-            lambda: hook.create_run_exactly_once(self.pipeline_id, input_id, version, self.image_id, known_runs),
-        )
-        self.log.info("Started run %s of pipeline %s (%s).", run["id"], self.pipeline_id, version or PipelineMode.DRAFT)
-        return TrackedRun(self.pipeline_id, run["id"], version, run["status"])
+        if known_runs is None:
+            known_runs = self._call_or_diagnose_scope(
+                version_arg, lambda: {r["id"] for r in hook.runs_of_input(self.pipeline_id, version, input_id)}
+            )
+        create = RunCreate(self.pipeline_id, version, input_id, frozenset(known_runs), time.time())
+        return self._create_run(context, version_arg, create)
+
+    def _create_run(self, context: Context, version_arg: int | str, create: RunCreate) -> TrackedRun:
+        """Create the run so that whatever stops the task meanwhile (a timeout, SIGTERM) leaves none going."""
+        if self._killed:
+            raise DataRobotPipelinesError("The task was killed before its run was created; no run was started.")
+        store = self._task_state_store(context)
+        if store is not None:
+            store.set(RUN_STATE_KEY, create.as_record())
+        self._creating = create
+        try:
+            created = self._call_or_diagnose_scope(
+                version_arg,
+                lambda: self.hook.create_run_exactly_once(
+                    create.pipeline_id, create.input_id, create.version, self.image_id, create.known_run_ids
+                ),
+            )
+        except DataRobotPipelinesError:
+            self._creating = None
+            raise
+        except BaseException:
+            # Airflow's execution timeout or its SIGTERM handler stopped the create: the server may carry it out.
+            self._cancel_own_run(kill_budget())
+            self._creating = None
+            raise
+        run = TrackedRun(create.pipeline_id, created["id"], create.version, created["status"])
+        self._waiting_on, self._creating = run, None
+        version = create.version or PipelineMode.DRAFT
+        self.log.info("Started run %s of pipeline %s (%s).", run.run_id, run.pipeline_id, version)
+        if self._killed:  # on_kill ran (Airflow 3's SIGTERM handler) while the create was in flight, and returned
+            self._cancel_own_run(kill_budget())
+            raise DataRobotPipelinesError(
+                f"The task was killed while run {run.run_id} was being created; the run has been cancelled."
+            )
+        return run
 
     def _input_to_run(
         self, version_arg: int | str, version: int | None, payload: dict[str, Any] | None
@@ -558,9 +603,34 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         return run.run_id
 
     def on_kill(self) -> None:
-        run = self._waiting_on
-        if run is not None and self.cancel_on_kill:
-            self.hook.cancel_run_if_active(run.pipeline_id, run.run_id, run.version)
+        """Cancel this try's run, or the one its interrupted create made; may run while that create is blocked.
+
+        Logs and never raises: Airflow re-raises the error that stopped the task (an execution timeout) after
+        calling this, and an error from here would replace it.
+        """
+        self._killed = True
+        self._cancel_own_run(kill_budget())
+
+    def _cancel_own_run(self, within: float | None) -> None:
+        """Cancel the run this try follows or is creating, in ``within`` seconds (None: the hook's own bounds)."""
+        if not self.cancel_on_kill:
+            return
+        try:
+            # A hook of its own: on_kill may interrupt this operator's hook in the middle of a request.
+            hook = self.hook.with_own_session(retry_timeout=within)
+            if (run := self._waiting_on) is not None:
+                hook.cancel_run_if_active(run.pipeline_id, run.run_id, run.version)
+            elif (create := self._creating) is not None:
+                made = create.look_for_its_run(hook, within)
+                if made is None:
+                    self.log.warning("The interrupted create for input %s left no run so far.", create.input_id)
+                    return
+                self._creating = None
+                hook.cancel_run_if_active(create.pipeline_id, made["id"], create.version)
+        except Exception as err:  # the error that stopped the task must stay the task's error
+            self.log.warning(
+                "Could not cancel this task's run (%s); it may still be going: check it in DataRobot.", err
+            )
 
 
 class DataRobotCancelPipelineRunOperator(_PipelinesOperator):

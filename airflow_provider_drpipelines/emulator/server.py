@@ -171,6 +171,11 @@ class _Launcher:
         added: dict[str, Any] = self._admin("POST", "/faults", rule)
         return added
 
+    def faults(self) -> list[dict[str, Any]]:
+        """The fault rules still active, with their remaining ``times`` (a used-up rule is gone)."""
+        rules: list[dict[str, Any]] = self._admin("GET", "/faults")["data"]
+        return rules
+
     def clear_faults(self) -> None:
         self._admin("DELETE", "/faults")
 

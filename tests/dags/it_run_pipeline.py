@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG
 
@@ -25,7 +26,7 @@ def _dag(dag_id: str) -> DAG:
 def _run_dag(dag_id: str, **operator_kwargs: object) -> DAG:
     with _dag(dag_id) as dag:
         DataRobotRunPipelineOperator(
-            task_id="run", pipeline_id=PIPELINE_ID, version="latest", payload=PAYLOAD, **{**FAST, **operator_kwargs}
+            task_id="run", pipeline_id=PIPELINE_ID, version="latest", **{"payload": PAYLOAD, **FAST, **operator_kwargs}
         )
     return dag
 
@@ -34,6 +35,33 @@ it_run_worker = _run_dag("it_run_worker", deferrable=False)
 it_run_deferrable = _run_dag("it_run_deferrable", deferrable=True)
 it_timeout_worker = _run_dag("it_timeout_worker", deferrable=False, timeout=1.5)
 it_timeout_deferrable = _run_dag("it_timeout_deferrable", deferrable=True, timeout=1.5)
+
+
+# A kill while the run's create is in flight: Airflow's execution timeout (then a retry), SIGTERM, or a timeout
+# whose cancel keeps failing; each failure's exception class is recorded for the test to read.
+FAILURES: list[str] = []
+
+
+def _record_failure(context: Any) -> None:
+    FAILURES.append(type(context["exception"]).__name__)
+
+
+it_kill_timeout = _run_dag(  # try 1's run would take 30 s, try 2's 0.2 s
+    "it_kill_timeout",
+    deferrable=False,
+    execution_timeout=timedelta(seconds=2),
+    retries=1,
+    retry_delay=timedelta(0),
+    payload={**PAYLOAD, "_emulator": "{{ {'seconds': 30 if ti.try_number == 1 else 0.2} }}"},
+)
+it_kill_sigterm_worker = _run_dag("it_kill_sigterm_worker", deferrable=False)
+it_kill_sigterm_deferrable = _run_dag("it_kill_sigterm_deferrable", deferrable=True)
+it_kill_cancel_fails = _run_dag(
+    "it_kill_cancel_fails",
+    deferrable=False,
+    execution_timeout=timedelta(seconds=2),
+    on_failure_callback=_record_failure,
+)
 
 
 def _fire_and_watch(dag_id: str, deferrable: bool) -> DAG:

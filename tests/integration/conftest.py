@@ -61,11 +61,16 @@ class DagResult:
     xcoms: dict[tuple[str, str], Any]
 
 
-def run_dag(dag_file: Path, dag_id: str, conf: dict[str, Any]) -> DagResult:
-    """Run one DAG of a file under the dags folder with ``dag.test()`` and collect what it left behind."""
+def dag_module(dag_file: Path) -> dict[str, Any]:
+    """The globals of a DAG file, run once per test session: what its DAGs' callbacks write to."""
     if dag_file not in _DAG_MODULES:
         _DAG_MODULES[dag_file] = runpy.run_path(str(dag_file))
-    dag = next(v for v in _DAG_MODULES[dag_file].values() if getattr(v, "dag_id", None) == dag_id)
+    return _DAG_MODULES[dag_file]
+
+
+def run_dag(dag_file: Path, dag_id: str, conf: dict[str, Any]) -> DagResult:
+    """Run one DAG of a file under the dags folder with ``dag.test()`` and collect what it left behind."""
+    dag = next(v for v in dag_module(dag_file).values() if getattr(v, "dag_id", None) == dag_id)
     dag_run = dag.test(run_conf=conf)
     tis = dag_run.get_task_instances()
     xcoms = {  # of unmapped tasks: Airflow 3.1's TaskInstance.xcom_pull fails on mapped ones

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +14,7 @@ from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
 from airflow_provider_drpipelines.emulator import EmulatorServer
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
-from tests.integration.conftest import REPO, TOKEN, DagResult, run_dag
+from tests.integration.conftest import REPO, TOKEN, DagResult, dag_module, run_dag
 
 pytestmark = pytest.mark.integration
 
@@ -188,3 +190,89 @@ def test_airflow2_kill_check_reads_the_task_instance_from_the_database(pipeline_
 
     assert read_task_instance("it_run_worker", "run", result.run_id, -1) == ("success", 1)
     assert read_task_instance("it_run_worker", "run", "no-such-run", -1) == (None, None)
+
+
+# --- a kill while the run's create is in flight -------------------------------------------------------------
+RUN_CREATE = r"/dispatches/?$"
+
+
+def _once_the_create_is_held(emulator: EmulatorServer, then: Any) -> threading.Thread:
+    """Call ``then`` from a thread once the emulator holds the run create its delay rule was added for."""
+
+    def watch() -> None:
+        for _ in range(600):
+            if not any(rule["path"] == RUN_CREATE for rule in emulator.faults()):
+                then()
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def _run_to_its_kill(dag_id: str, pipeline_id: str, **conf: Any) -> DagResult | None:
+    """Airflow 2's dag.test() re-raises a task's timeout or SIGTERM (BaseExceptions there) and stops at that try."""
+    if AIRFLOW_V_3_0_PLUS:
+        return _run(dag_id, pipeline_id, **conf)
+    with pytest.raises(BaseException, match=r"Timeout|SIGTERM"):
+        _run(dag_id, pipeline_id, **conf)
+    return None
+
+
+def test_execution_timeout_during_the_run_create_cancels_its_run_before_the_retry(
+    pipeline_id: str, emulator: EmulatorServer, new_runs: Any
+) -> None:
+    creates_before = len(emulator.request_log(path=RUN_CREATE, method="POST"))
+    # Try 1 times out after 2 s; the server carries out its create after 5 s all the same.
+    emulator.add_fault(method="POST", path=RUN_CREATE, delay=5, commit=True, times=1)
+    try:
+        result = _run_to_its_kill("it_kill_timeout", pipeline_id)
+    finally:
+        emulator.clear_faults()
+
+    runs, _ = new_runs()
+    if result is None:  # Airflow 2: dag.test() stops after try 1
+        assert [r["status"] for r in runs] == ["CANCELLED"], "try 1's run was found and cancelled"
+        return
+    assert result.state == "success", result
+    by_status = {r["status"]: r["id"] for r in runs}
+    assert sorted(r["status"] for r in runs) == ["CANCELLED", "COMPLETED"], "try 1's run was found and cancelled"
+    assert result.xcoms[("run", "return_value")] == by_status["COMPLETED"]
+    cancel = emulator.request_log(path=f"/dispatches/{by_status['CANCELLED']}$", method="DELETE")
+    retry_create = emulator.request_log(path=RUN_CREATE, method="POST")[creates_before:][-1]
+    assert cancel[0]["time"] < retry_create["time"], "try 2 created its run only once try 1's was cancelled"
+
+
+@BOTH_MODES
+def test_sigterm_during_the_run_create_cancels_the_run_it_made(
+    mode: str, pipeline_id: str, emulator: EmulatorServer, new_runs: Any, task_log: Any
+) -> None:
+    emulator.add_fault(method="POST", path=RUN_CREATE, delay=3, commit=True, times=1)
+    killer = _once_the_create_is_held(emulator, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    try:
+        result = _run_to_its_kill(f"it_kill_sigterm_{mode}", pipeline_id)
+    finally:
+        killer.join()
+        emulator.clear_faults()
+
+    assert result is None or result.task_states == {"run": "failed"}
+    runs, _ = new_runs()
+    assert [r["status"] for r in runs] == ["CANCELLED"], "the run whose create was in flight was cancelled"
+    assert f"Cancelled pipeline run {runs[0]['id']}" in task_log()
+
+
+def test_a_cancel_failing_on_kill_never_replaces_the_execution_timeout(
+    pipeline_id: str, emulator: EmulatorServer, hook: DataRobotPipelinesHook, new_runs: Any, task_log: Any
+) -> None:
+    emulator.add_fault(method="DELETE", path=r"/dispatches/[^/]+/?$", status=503, times=0)
+    try:
+        result = _run_to_its_kill("it_kill_cancel_fails", pipeline_id, script={"seconds": 30})
+    finally:
+        emulator.clear_faults()
+        for run in new_runs()[0]:
+            hook.cancel_run_if_active(pipeline_id, run["id"], 1)
+
+    assert result is None or result.task_states == {"run": "failed"}
+    assert dag_module(DAGS)["FAILURES"][-1] == "AirflowTaskTimeout"
+    assert "Could not cancel this task's run" in task_log()

@@ -361,6 +361,33 @@ def test_run_exactly_once_looks_back_over_the_window_then_resends_within_the_bud
     assert posts.call_count == 2, "the window used the 60 s retry budget: no third attempt"
 
 
+def test_an_interrupted_run_create_is_looked_for_as_long_as_the_server_may_carry_it_out(hook, requests_mock, clock):
+    listing = requests_mock.get(f"{API}/pipelines/p1/dispatches", json=_page([]))
+    sent_at = clock.now - 5.0  # the kill landed 5 s into the create
+    assert hook.look_for_interrupted_run_create("p1", None, "i1", (), sent_at) is None
+    # A create may take 60 s (twice the connection's timeout), then its lost answer is looked for over 60 s.
+    assert clock.now == pytest.approx(sent_at + 120.0)
+    assert clock.sleeps[:2] == [0.0, 1.0] and max(clock.sleeps) == 8.0, "at once, then as a lost answer's looks"
+    assert listing.call_count == len(clock.sleeps), "one look after each pause"
+
+
+def test_an_interrupted_run_create_is_looked_for_within_a_budget_and_found(hook, requests_mock, clock):
+    made = {"id": "r9", "inputId": "i1", "status": "PENDING"}
+    requests_mock.get(f"{API}/pipelines/p1/dispatches", [{"json": _page([RUN])}, {"json": _page([RUN, made])}])
+    assert hook.look_for_interrupted_run_create("p1", None, "i1", {RUN["id"]}, clock.now, within=4.0) == made
+    assert hook.look_for_interrupted_run_create("p1", None, "i9", (), clock.now - 200.0) is None
+    assert sum(clock.sleeps) <= 4.0, "a look at once even past the server's window, and no wait"
+
+
+def test_the_kill_path_hook_has_its_own_session_and_tighter_retries(hook):
+    settings, session = hook.settings, hook.get_conn()
+    twin = hook.with_own_session(retry_timeout=4.0)
+    assert twin.settings is settings, "the connection is not read again (in a signal handler)"
+    assert twin.get_conn() is not session
+    assert twin.retry_policy.max_total_seconds == 4.0
+    assert hook.retry_policy.max_total_seconds > 4.0 and hook.get_conn() is session
+
+
 def test_run_exactly_once_success_needs_no_listing(hook, requests_mock):
     listing = requests_mock.get(f"{API}/pipelines/p1/dispatches", json=_page([]))
     requests_mock.post(f"{API}/pipelines/p1/dispatches", status_code=201, json=RUN)

@@ -466,6 +466,58 @@ def test_on_kill_of_a_tracked_run(emu, dr_hook, pipeline, cancel_on_kill):
     assert (run_status(dr_hook, pipeline, run_id) == "CANCELLED") is cancel_on_kill
 
 
+def airflow_timeout(seconds: float) -> Any:
+    """Airflow's own ``execution_timeout`` guard (SIGALRM, raises AirflowTaskTimeout in the main thread)."""
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk.execution_time.timeout import timeout
+    else:
+        from airflow.utils.timeout import timeout  # type: ignore[no-redef]
+    return timeout(seconds)  # type: ignore[arg-type]
+
+
+def held_create_done(emu: Any, held_seconds: float) -> bool:
+    """Whether the emulator has carried out the run create its delay rule held (the client may have gone)."""
+    creates = emu.request_log(path=r"/dispatches/?$", method="POST")
+    return any(entry["durationMs"] >= held_seconds * 1000 for entry in creates)
+
+
+@pytest.mark.parametrize("cancel_on_kill", [True, False])
+def test_a_timeout_during_the_run_create_leaves_no_second_run(emu, dr_hook, pipeline, cancel_on_kill):
+    """The server carries out a create after its client timed out: that try cancels the run (cancel_on_kill) or
+    the next try follows it; either way no second run is started while it is going."""
+    store = FakeStateStore()
+    emu.add_fault(method="POST", path=r"/dispatches/?$", delay=1.0, commit=True, times=1)
+    op = run_op(pipeline, payload=scripted(seconds=30), wait_for_completion=False, cancel_on_kill=cancel_on_kill)
+    with pytest.raises(BaseException, match="Timeout"), airflow_timeout(0.3):
+        op.execute(make_context(store=store))
+
+    second = None
+    if not cancel_on_kill:
+        retry = run_op(pipeline, payload=scripted(seconds=30), wait_for_completion=False, cancel_on_kill=False)
+        second = retry.execute(make_context(store=store))
+    while not held_create_done(emu, 1.0):  # try 1's, carried out by the server after its client gave up
+        time.sleep(0.05)
+    [first] = [r["id"] for r in dr_hook.iterate(dr_hook.list_runs, pipeline, 1)]
+    if cancel_on_kill:
+        assert run_status(dr_hook, pipeline, first) == "CANCELLED", "the timed-out try cancelled its create's run"
+    else:
+        assert second == first, "the next try followed the run the timed-out try's create made"
+        dr_hook.cancel_run_if_active(pipeline, first, 1)
+
+
+def test_a_failing_cancel_in_on_kill_is_logged_not_raised(emu, dr_hook, pipeline, caplog, capsys):
+    run_id = start_run(dr_hook, pipeline, scripted(seconds=5))
+    emu.add_fault(method="DELETE", path=r"/dispatches/[^/]+/?$", status=503, times=0)
+    op = run_op(pipeline, input_id="i")
+    op._waiting_on = TrackedRun(pipeline, run_id, 1, "RUNNING")
+    with caplog.at_level(logging.WARNING):
+        op.on_kill()
+    # Airflow >= 3.1 prints task logs; earlier versions log through stdlib logging.
+    assert "Could not cancel this task's run" in capsys.readouterr().out + caplog.text
+    emu.clear_faults()
+    dr_hook.cancel_run_if_active(pipeline, run_id, 1)
+
+
 # --- reattach (task state store) and reuse_existing_run ------------------------------------------
 def test_first_try_stores_its_run(pipeline):
     store = FakeStateStore()
