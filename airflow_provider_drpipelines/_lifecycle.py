@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_drpipelines._answers import newest_version, numbered_versions, required
 from airflow_provider_drpipelines._names import find_pipeline
 from airflow_provider_drpipelines._readiness import IMAGE_VERSION, PIPELINE_VERSION, Target
 from airflow_provider_drpipelines._source import default_pipeline_name, pipeline_functions
@@ -131,7 +132,7 @@ def _settle(hook: DataRobotPipelinesHook, pipeline_id: str, lock: bool, changed:
 
 
 def _newest_version(pipeline: dict[str, Any]) -> int:
-    numbers = [v["version"] for v in pipeline.get("versions") or [] if isinstance(v.get("version"), int)]
+    numbers = numbered_versions(f"get_pipeline({pipeline.get('id')})", pipeline)
     if not numbers:
         raise DataRobotConfigError(f"Pipeline {pipeline.get('id')!r} lists no versions.")
     newest: int = max(numbers)
@@ -139,7 +140,7 @@ def _newest_version(pipeline: dict[str, Any]) -> int:
 
 
 def _version_status(pipeline: dict[str, Any], number: int) -> str | None:
-    entry: dict[str, Any] = next((v for v in pipeline.get("versions") or [] if v.get("version") == number), {})
+    entry = numbered_versions(f"get_pipeline({pipeline.get('id')})", pipeline).get(number, {})
     status = entry.get("status")
     return status if isinstance(status, str) else None
 
@@ -213,15 +214,15 @@ def provide_image(hook: DataRobotPipelinesHook, spec: ImageSpec, description: st
             spec.name, packages=packages, python_version=spec.python_version, gpu=gpu, description=description
         )
         hook.log.info("Created image %r (%s).", spec.name, created["id"])
-        return Target(IMAGE_VERSION, created["id"], created["latestVersion"])
-    image = hook.get_image(summary["id"])
-    newest = max(image.get("versions") or [], key=lambda v: int(v["version"]), default=None)
+        return Target(IMAGE_VERSION, created["id"], required("create_image()", created, "latestVersion", int))
+    image = hook.get_image(required("list_images()", summary, "id", str))
+    newest = newest_version(f"get_image({image['id']})", image)
     if newest is not None and spec.matches(newest.get("definition") or {}) and newest["status"] != ImageStatus.ERROR:
         hook.log.info("Image %r (%s) version %s already has this spec.", spec.name, image["id"], newest["version"])
         return Target(IMAGE_VERSION, image["id"], newest["version"])
     updated = hook.update_image(image["id"], spec.name, packages=packages, python_version=spec.python_version, gpu=gpu)
     hook.log.info("Image %r (%s): building version %s.", spec.name, image["id"], updated["latestVersion"])
-    return Target(IMAGE_VERSION, image["id"], updated["latestVersion"])
+    return Target(IMAGE_VERSION, image["id"], required(f"update_image({image['id']})", updated, "latestVersion", int))
 
 
 def _images(hook: DataRobotPipelinesHook) -> Iterable[dict[str, Any]]:

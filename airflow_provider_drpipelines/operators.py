@@ -68,11 +68,17 @@ def _seconds(value: float | timedelta | None, what: str) -> float | None:
 
 
 def _check_payload_argument(payload: Any) -> None:
-    """Refuse at DAG-parse time what can never be a JSON object (templates and XComArgs are checked later)."""
+    """Refuse at DAG-parse time what can never be a JSON object (templates and XComArgs are checked later).
+
+    Depth is checked before Airflow sees the payload: its template machinery walks it recursively.
+    """
+    from airflow_provider_drpipelines._limits import check_payload_depth
+
     if isinstance(payload, list | tuple | set | int | float | bool):
         raise DataRobotConfigError(
             f"payload must be a JSON object (dict) or the path of a .json file, got {type(payload).__name__}."
         )
+    check_payload_depth(payload)
 
 
 def _native(template: Any, rendered: Any) -> Any:
