@@ -48,10 +48,10 @@ def router(routes: Routes) -> Callable[[Request], bytes]:
     """
 
     def answer(request: Request) -> bytes:
-        for pattern, body in routes.items():
+        for pattern, route in routes.items():
             if re.search(pattern, f"{request.method} {request.target}"):
-                if callable(body):
-                    body = body({k: v[0] for k, v in parse_qs(urlsplit(request.target).query).items()})
+                query = {k: v[0] for k, v in parse_qs(urlsplit(request.target).query).items()}
+                body = route(query) if callable(route) else route
                 return body if isinstance(body, bytes) else reply(body)
         return reply({"detail": "not scripted"}, status=404)
 
