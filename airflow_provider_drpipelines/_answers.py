@@ -24,15 +24,15 @@ def broken_answer(call: str, problem: str) -> ApiResponseError:
     )
 
 
-def objects(call: str, value: Any, what: str = "items") -> list[dict[str, Any]]:
-    """``value`` as a list of JSON objects (an absent list is empty); anything else in it is an error."""
+def objects(call: str, value: Any, where: str = "items") -> list[dict[str, Any]]:
+    """``value`` as a list of JSON objects (an absent list is empty); ``where`` names the list in errors."""
     if value is None:
         return []
     if not isinstance(value, list):
-        raise broken_answer(call, f"has {what} that are {_shown(value)}, not a list")
+        raise broken_answer(call, f"has {_shown(value)} as {where} where an array was expected")
     for index, item in enumerate(value):
         if not isinstance(item, dict):
-            raise broken_answer(call, f"has {what} item {index} that is {_shown(item)}, not an object")
+            raise broken_answer(call, f"has {_shown(item)} at {where}[{index}] where an object was expected")
     return value
 
 

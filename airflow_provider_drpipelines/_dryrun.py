@@ -87,7 +87,7 @@ def dry_run(hook: DataRobotPipelinesHook, request: RunRequest) -> Report:
     if request.input_id is not None and version is not None:
         _check_input(hook, report, request.pipeline_id, request.input_id, None if version == 0 else version)
     if request.result_tasks is not None:
-        unknown = sorted(set(request.result_tasks) - task_names(pipeline))
+        unknown = sorted(set(request.result_tasks) - task_names(f"get_pipeline({request.pipeline_id})", pipeline))
         report.add(
             "push_results",
             PROBLEM if unknown else OK,

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_drpipelines._answers import objects, optional, required
+from airflow_provider_drpipelines._answers import broken_answer, objects, optional, required
 from airflow_provider_drpipelines._limits import MAX_PAYLOAD_DEPTH, nested_too_deep
 from airflow_provider_drpipelines.exceptions import ApiConflictError, ApiResponseError, DataRobotConfigError
 from airflow_provider_drpipelines.statuses import TaskExecutionStatus
@@ -48,7 +48,8 @@ def check_size_limit(size_limit: Any) -> int:
 
 def check_task_names(hook: DataRobotPipelinesHook, pipeline_id: str, version: int | None, names: list[str]) -> None:
     """Fail, naming ``push_results``, when it lists tasks the pipeline (version) does not have."""
-    known = task_names(hook.get_pipeline(pipeline_id) if version is None else hook.get_version(pipeline_id, version))
+    described = hook.get_pipeline(pipeline_id) if version is None else hook.get_version(pipeline_id, version)
+    known = task_names(f"get_pipeline({pipeline_id})" if version is None else f"get_version({pipeline_id})", described)
     unknown = [name for name in names if name not in known]
     if unknown:
         raise DataRobotConfigError(
@@ -57,8 +58,12 @@ def check_task_names(hook: DataRobotPipelinesHook, pipeline_id: str, version: in
         )
 
 
-def task_names(described: dict[str, Any]) -> set[str]:
-    return {str(name) for name in described.get("taskNames") or []}
+def task_names(call: str, described: dict[str, Any]) -> set[str]:
+    """The ``taskNames`` of a pipeline or version (``call`` names the answer in errors)."""
+    names = optional(call, described, "taskNames", list) or []
+    if not all(isinstance(name, str) for name in names):
+        raise broken_answer(call, "has taskNames that are not all strings")
+    return set(names)
 
 
 def task_executions(hook: DataRobotPipelinesHook, pipeline_id: str, run_id: str) -> list[dict[str, Any]]:

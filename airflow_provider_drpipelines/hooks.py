@@ -543,7 +543,9 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
             run = self.get_run(pipeline_id, run_id, version)
             if run.get("errorDetail"):
                 lines.append(f"Run error: {run['errorDetail']}")
-            executions = objects(f"list_task_executions({run_id})", self.list_task_executions(pipeline_id, run_id))
+            executions = objects(
+                f"list_task_executions({pipeline_id}, {run_id})", self.list_task_executions(pipeline_id, run_id)
+            )
         except DataRobotApiError as err:
             lines.append(f"(Could not fetch the run's details: {err})")
             return "\n".join(lines)

@@ -25,7 +25,7 @@ from airflow_provider_drpipelines._readiness import (
     Target,
     wait_in_worker,
 )
-from airflow_provider_drpipelines._results import collect_results
+from airflow_provider_drpipelines._results import check_task_names, collect_results
 from airflow_provider_drpipelines.exceptions import ApiResponseError, DataRobotConfigError, PipelineNotReadyError
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 from airflow_provider_drpipelines.operators import (
@@ -114,6 +114,12 @@ READERS: list[tuple[str, Routes, Callable[[DataRobotPipelinesHook], Any], str]] 
         {r"GET /api/v2/pipelines/p1$": pipeline("p1", versions=[{"version": "1", "status": "READY"}])},
         lambda hook: dry_run(hook, RunRequest("p1", "latest", None, None, None, None)),
         "has 'version' set to a string where an integer was expected",
+    ),
+    (
+        "task-names-not-a-list",
+        {r"GET /api/v2/pipelines/p1/versions/1$": {"version": 1, "status": "READY", "taskNames": 7}},
+        lambda hook: check_task_names(hook, "p1", 1, ["load"]),
+        r"get_version\(p1\) has 'taskNames' set to an integer where an array was expected",
     ),
     (
         "image-versions-with-null",
