@@ -28,7 +28,11 @@ MAX_PAYLOAD_BYTES: Final = MAX_JSON_BYTES - ECHO_ALLOWANCE_BYTES
 def check_payload_depth(payload: Any, what: str = "The pipeline input payload") -> None:
     """Refuse JSON nested deeper than ``MAX_PAYLOAD_DEPTH`` with a clear error (iteratively: no RecursionError)."""
     if nested_too_deep(payload):
-        raise DataRobotConfigError(f"{what} is nested more than {MAX_PAYLOAD_DEPTH} levels deep.")
+        raise too_deep(what)
+
+
+def too_deep(what: str) -> DataRobotConfigError:
+    return DataRobotConfigError(f"{what} is nested more than {MAX_PAYLOAD_DEPTH} levels deep.")
 
 
 def nested_too_deep(value: Any, limit: int = MAX_PAYLOAD_DEPTH) -> bool:

@@ -104,6 +104,10 @@ def resolve_payload(template: Any, rendered: Any) -> dict[str, Any]:
     if isinstance(value, str):
         try:
             value = json.loads(value)
+        except RecursionError:  # JSON text (a .json file) nested past what the parser copes with
+            from airflow_provider_drpipelines._limits import too_deep
+
+            raise too_deep("The pipeline input payload") from None
         except ValueError:
             raise DataRobotConfigError(
                 f"payload is a string that is not JSON: {value[:80]!r}. Pass a dict, or the path of a .json "

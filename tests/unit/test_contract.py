@@ -31,6 +31,7 @@ from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 from airflow_provider_drpipelines.operators import (
     DataRobotCreatePipelineInputOperator,
     DataRobotRunPipelineOperator,
+    resolve_payload,
 )
 from airflow_provider_drpipelines.readiness import DataRobotReadinessTrigger
 
@@ -227,6 +228,12 @@ def test_a_value_holding_the_connections_token_is_pushed_scrubbed() -> None:
 def test_a_payload_nested_too_deep_is_refused_when_the_dag_is_parsed(operator: Any, depth: int) -> None:
     with pytest.raises(DataRobotConfigError, match="nested more than 100 levels deep"):
         operator(task_id="t", pipeline_id="p1", version=1, payload={"deep": nested(depth)})
+
+
+def test_a_json_text_payload_nested_past_what_the_parser_copes_with_is_the_same_clear_error() -> None:
+    text = '{"a": ' * 5000 + "1" + "}" * 5000  # what a templated .json file renders to
+    with pytest.raises(DataRobotConfigError, match="nested more than 100 levels deep"):
+        resolve_payload("deep.json", text)
 
 
 def test_a_payload_nested_100_levels_is_accepted() -> None:
