@@ -119,8 +119,10 @@ def _entry(
     except ApiConflictError as err:  # 409: the service has not made the value available (yet)
         entry["value_unavailable"] = f"not available: {err.detail or err}"
         return entry
-    except ApiResponseError as err:  # this task's answer is unreadable: the other tasks' values still count
-        entry["value_unavailable"] = f"the service's answer could not be read: {err}"
+    except ApiResponseError:  # this task's answer is unreadable: the other tasks' values still count
+        # Not the error's text: it quotes the answer, and the answer holds the result's presigned URL.
+        entry["value_unavailable"] = "the service's answer could not be read"
+        hook.log.warning("The result of task %s of run %s could not be read.", execution["name"], run_id)
         return entry
     if not (("value" in result) if available is None else available):
         entry["value_unavailable"] = reason or "unavailable"

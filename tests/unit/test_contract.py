@@ -193,15 +193,16 @@ def results_with(load_result: bytes | dict[str, Any]) -> dict[str, dict[str, Any
     ("load_result", "reason"),
     [
         (reply({"detail": "Result of task 1 is not yet available"}, status=409), "not yet available"),
-        (reply(raw=b'{"url": "https://s3/x", "value": [1, 2', status=200), "body that is not JSON"),
-        ({"valueAvailable": True, "value": 1}, "without the field(s) url"),
-        ({"url": "https://s3/x", "valueAvailable": "yes", "value": 1}, "'valueAvailable' set to a string"),
+        (reply(raw=b'{"url": "https://s3/x?X-Amz-Signature=abc", "value": [1, 2', status=200), "could not be read"),
+        ({"valueAvailable": True, "value": 1}, "could not be read"),
+        ({"url": "https://s3/x?X-Amz-Signature=abc", "valueAvailable": "yes", "value": 1}, "could not be read"),
     ],
     ids=["409-not-yet-available", "undecodable", "no-url", "availability-not-a-bool"],
 )
 def test_one_tasks_unreadable_result_marks_that_task_alone_unavailable(load_result: Any, reason: str) -> None:
     results = results_with(load_result)
     assert reason in results["load"]["value_unavailable"] and "value" not in results["load"]
+    assert "X-Amz-Signature" not in json.dumps(results), "a result's presigned URL is never pushed"
     assert results["score"]["value"] == {"rows": 3}
 
 
