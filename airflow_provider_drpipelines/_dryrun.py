@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_drpipelines._answers import newest_version, numbered_versions
 from airflow_provider_drpipelines._results import task_names
 from airflow_provider_drpipelines.exceptions import ApiNotFoundError, PipelineDryRunError
 from airflow_provider_drpipelines.statuses import (
@@ -86,7 +87,7 @@ def dry_run(hook: DataRobotPipelinesHook, request: RunRequest) -> Report:
     if request.input_id is not None and version is not None:
         _check_input(hook, report, request.pipeline_id, request.input_id, None if version == 0 else version)
     if request.result_tasks is not None:
-        unknown = sorted(set(request.result_tasks) - task_names(pipeline))
+        unknown = sorted(set(request.result_tasks) - task_names(f"get_pipeline({request.pipeline_id})", pipeline))
         report.add(
             "push_results",
             PROBLEM if unknown else OK,
@@ -97,7 +98,7 @@ def dry_run(hook: DataRobotPipelinesHook, request: RunRequest) -> Report:
 
 def _check_version(report: Report, pipeline: dict[str, Any], wanted: int | str) -> int | None:
     """The version number to run (0 for the draft), after checking it is locked and READY; None if missing."""
-    versions = {v["version"]: v for v in pipeline.get("versions") or [] if isinstance(v.get("version"), int)}
+    versions = numbered_versions(f"get_pipeline({report.pipeline_id})", pipeline)
     locked = pipeline["mode"] == PipelineMode.LOCKED
     if wanted == PipelineMode.DRAFT:
         if locked:
@@ -126,7 +127,7 @@ def _check_image(hook: DataRobotPipelinesHook, report: Report, image_id: str | N
     except ApiNotFoundError:
         report.add("image", PROBLEM, f"image {image_id} does not exist")
         return
-    newest: dict[str, Any] = max(image.get("versions") or [], key=lambda v: int(v["version"]), default={})
+    newest = newest_version(f"get_image({image_id})", image) or {}
     status = newest.get("status")
     report.add(
         "image",

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
-from airflow_provider_drpipelines._wire import MAX_TEXT_BYTES, ApiRequest, UploadFile, check_payload_depth
+from airflow_provider_drpipelines._limits import check_payload_depth, check_payload_size
+from airflow_provider_drpipelines._wire import MAX_TEXT_BYTES, ApiRequest, UploadFile
 from airflow_provider_drpipelines.exceptions import DataRobotConfigError
 
 R = TypeVar("R")
@@ -88,7 +89,8 @@ def json_object_payload(payload: Any) -> dict[str, Any]:
 
     :param payload: the input payload to check.
     :return: ``payload`` itself.
-    :raises DataRobotConfigError: when it is not a dict, nests too deep or is not JSON-serialisable.
+    :raises DataRobotConfigError: when it is not a dict, nests too deep, is not JSON-serialisable or is too large
+        for its create's answer (which echoes it) to be read back.
     """
     if not isinstance(payload, dict):
         raise DataRobotConfigError(
@@ -99,6 +101,7 @@ def json_object_payload(payload: Any) -> dict[str, Any]:
         json.dumps(payload, allow_nan=False)
     except (TypeError, ValueError) as err:
         raise DataRobotConfigError(f"The pipeline input payload is not JSON-serialisable: {err}") from err
+    check_payload_size(payload)
     return payload
 
 

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_drpipelines._answers import newest_version, numbered_versions, required
 from airflow_provider_drpipelines._names import pipelines_named
 from airflow_provider_drpipelines._readiness import IMAGE_VERSION, PIPELINE_VERSION, Target
 from airflow_provider_drpipelines._source import default_pipeline_name, pipeline_functions
@@ -289,7 +290,7 @@ def _lock(hook: DataRobotPipelinesHook, pipeline_id: str) -> int:
 
 
 def _newest_version(pipeline: dict[str, Any]) -> int:
-    numbers = [v["version"] for v in pipeline.get("versions") or [] if isinstance(v.get("version"), int)]
+    numbers = numbered_versions(f"get_pipeline({pipeline.get('id')})", pipeline)
     if not numbers:
         raise DataRobotConfigError(f"Pipeline {pipeline.get('id')!r} lists no versions.")
     newest: int = max(numbers)
@@ -297,7 +298,7 @@ def _newest_version(pipeline: dict[str, Any]) -> int:
 
 
 def _version_status(pipeline: dict[str, Any], number: int) -> str | None:
-    entry: dict[str, Any] = next((v for v in pipeline.get("versions") or [] if v.get("version") == number), {})
+    entry = numbered_versions(f"get_pipeline({pipeline.get('id')})", pipeline).get(number, {})
     status = entry.get("status")
     return status if isinstance(status, str) else None
 
@@ -389,17 +390,17 @@ def provide_image(hook: DataRobotPipelinesHook, spec: ImageSpec, description: st
                 raise
         else:
             hook.log.info("Created image %r (%s).", spec.name, created["id"])
-            return Target(IMAGE_VERSION, created["id"], created["latestVersion"])
+            return Target(IMAGE_VERSION, created["id"], required("create_image()", created, "latestVersion", int))
         image = created
-    image_id: str = image["id"]
-    newest = _newest_image_version(image)
+    image_id = required("get_image()", image, "id", str)
+    newest = newest_version(f"get_image({image_id})", image)
     if newest is not None and spec.matches(newest.get("definition") or {}) and newest["status"] != ImageStatus.ERROR:
         hook.log.info("Image %r (%s) version %s already has this spec.", spec.name, image_id, newest["version"])
         return Target(IMAGE_VERSION, image_id, newest["version"])
     before = -1 if newest is None else int(newest["version"])
 
     def built_from_spec() -> dict[str, Any] | None:
-        latest = _newest_image_version(hook.get_image(image_id))
+        latest = newest_version(f"get_image({image_id})", hook.get_image(image_id))
         if latest is None or int(latest["version"]) <= before or not spec.matches(latest.get("definition") or {}):
             return None
         return {"id": image_id, "latestVersion": latest["version"]}
@@ -411,16 +412,12 @@ def provide_image(hook: DataRobotPipelinesHook, spec: ImageSpec, description: st
         built_from_spec,
     )
     hook.log.info("Image %r (%s): building version %s.", spec.name, image_id, updated["latestVersion"])
-    return Target(IMAGE_VERSION, image_id, updated["latestVersion"])
+    return Target(IMAGE_VERSION, image_id, required(f"update_image({image_id})", updated, "latestVersion", int))
 
 
 def _image_named(hook: DataRobotPipelinesHook, name: str) -> dict[str, Any] | None:
     summary = next((i for i in _images(hook) if i.get("name") == name), None)
-    return None if summary is None else hook.get_image(summary["id"])
-
-
-def _newest_image_version(image: dict[str, Any]) -> dict[str, Any] | None:
-    return max(image.get("versions") or [], key=lambda v: int(v["version"]), default=None)
+    return None if summary is None else hook.get_image(required("list_images()", summary, "id", str))
 
 
 def _images(hook: DataRobotPipelinesHook) -> Iterable[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_drpipelines._answers import required
 from airflow_provider_drpipelines.exceptions import DataRobotConfigError
 
 if TYPE_CHECKING:
@@ -28,14 +29,14 @@ def resolve_pipeline_id(hook: DataRobotPipelinesHook, name: str) -> str:
     exact, similar = _lookup(hook, name)
     if exact is None:
         raise DataRobotConfigError(f"No active pipeline is named exactly {name!r}.{_near(similar)}")
-    pipeline_id: str = exact["id"]
+    pipeline_id: str = exact["id"]  # checked by _lookup
     hook.log.info("Pipeline %r is %s.", name, pipeline_id)
     return pipeline_id
 
 
 def _lookup(hook: DataRobotPipelinesHook, name: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The exact active match (several is an error) and every pipeline whose name contains ``name``."""
-    similar = list(hook.iterate(hook.list_pipelines, search=name, page_size=NAME_PAGE_SIZE))
+    similar = _listed(hook, name)
     exact = _exact(similar, name)
     if len(exact) > 1:
         raise DataRobotConfigError(
@@ -47,7 +48,17 @@ def _lookup(hook: DataRobotPipelinesHook, name: str) -> tuple[dict[str, Any] | N
 
 def pipelines_named(hook: DataRobotPipelinesHook, name: str) -> list[dict[str, Any]]:
     """Every active pipeline named exactly ``name``: a deploy converges several into one instead of failing."""
-    return _exact(hook.iterate(hook.list_pipelines, search=name, page_size=NAME_PAGE_SIZE), name)
+    return _exact(_listed(hook, name), name)
+
+
+def _listed(hook: DataRobotPipelinesHook, name: str) -> list[dict[str, Any]]:
+    """Every pipeline whose name contains ``name``, each once however many pages show it: offset paging over a
+    listing that grows between two pages shows the last item of one page again at the start of the next."""
+    listing = f"list_pipelines(search={name!r})"
+    by_id: dict[str, dict[str, Any]] = {}
+    for pipeline in hook.iterate(hook.list_pipelines, search=name, page_size=NAME_PAGE_SIZE):
+        by_id.setdefault(required(listing, pipeline, "id", str), pipeline)
+    return list(by_id.values())
 
 
 def _exact(pipelines: Iterable[dict[str, Any]], name: str) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from airflow_provider_drpipelines._answers import numbered_versions, optional
 from airflow_provider_drpipelines._polling import next_poll_delay
 from airflow_provider_drpipelines.exceptions import (
     DataRobotApiError,
@@ -29,6 +30,11 @@ PIPELINE_VERSION: Kind = "pipeline_version"
 IMAGE_VERSION: Kind = "image_version"
 #: Build-log lines shown when an image build ends ERROR.
 LOG_TAIL_LINES = 30
+#: Polls in a row that may show a status this provider does not know, or no target at all (a listing that
+#: lags a build just started), before a wait gives up: it fails closed, as a run with an unknown status does.
+MAX_UNKNOWN_POLLS = 3
+#: The status of an image version its image no longer lists (deleted while it was waited for).
+NOT_LISTED = "(not listed)"
 
 
 @dataclass(frozen=True)
@@ -46,11 +52,36 @@ class Target:
         return api.get_image(self.resource_id)
 
     def status(self, body: dict[str, Any]) -> tuple[str, str | None]:
-        """(status, errorDetail) of this target in the answer of :meth:`request`."""
+        """(status, errorDetail) of this target in the answer of :meth:`request`; ``NOT_LISTED`` when it is gone."""
+        call = f"{'get_version' if self.kind == PIPELINE_VERSION else 'get_image'}({self.resource_id})"
         if self.kind == IMAGE_VERSION:
-            versions = body.get("versions") or []
-            body = next((v for v in versions if v.get("version") == self.version), {})
-        return str(body.get("status")), body.get("errorDetail")
+            entry = numbered_versions(call, body).get(self.version)
+            if entry is None:
+                return NOT_LISTED, None
+            body = entry
+        status = body.get("status")
+        return (status if isinstance(status, str) else repr(status)), optional(call, body, "errorDetail", str)
+
+    @property
+    def known_statuses(self) -> frozenset[str]:
+        if self.kind == PIPELINE_VERSION:
+            return frozenset({VersionStatus.PENDING, VersionStatus.READY, VersionStatus.FAILED})
+        return frozenset({ImageStatus.CREATING, ImageStatus.READY, ImageStatus.ERROR})
+
+    def unknown_streak(self, status: str, streak: int) -> tuple[int, str | None]:
+        """Polls in a row with an unknown status or no target, counting this one, and why to stop once too many."""
+        if status in self.known_statuses:
+            return 0, None
+        streak += 1
+        if streak < MAX_UNKNOWN_POLLS:
+            return streak, None
+        what = self.describe().capitalize()
+        problem = (
+            f"{what} is no longer listed (deleted?)"
+            if status == NOT_LISTED
+            else f"{what} reports the status {status!r}, which this provider does not know"
+        )
+        return streak, f"{problem}, {streak} polls in a row; stopped waiting for it."
 
     @property
     def ready(self) -> str:
@@ -73,7 +104,7 @@ class Target:
 
 def refuse_failed_version(label: str, pipeline: dict[str, Any], number: int) -> int:
     """``number``, unless the pipeline's listing shows that version FAILED: nothing can run it."""
-    entry: dict[str, Any] = next((v for v in pipeline.get("versions") or [] if v.get("version") == number), {})
+    entry = numbered_versions(f"get_pipeline({pipeline.get('id')})", pipeline).get(number, {})
     if entry.get("status") == VersionStatus.FAILED:
         raise PipelineVersionFailedError(
             f"{label} version {number} is FAILED and cannot run: {entry.get('errorDetail') or 'no error detail'}"
@@ -89,12 +120,19 @@ def wait_in_worker(
     max_poll_interval: float,
     deadline: float | None,
 ) -> tuple[str, str | None]:
-    """Poll until READY, FAILED or ERROR; returns (status, errorDetail). The deadline raises."""
+    """Poll until READY, FAILED or ERROR; returns (status, errorDetail).
+
+    The deadline raises, and so do ``MAX_UNKNOWN_POLLS`` polls in a row of an unknown status or a vanished target.
+    """
     started = time.time()
+    streak = 0
     while True:
         status, detail = target.status(target.request(hook))
         if target.ends_wait(status):
             return status, detail
+        streak, stop = target.unknown_streak(status, streak)
+        if stop is not None:
+            raise PipelineNotReadyError(stop)
         now = time.time()
         if deadline is not None and now >= deadline:
             raise PipelineNotReadyError(f"{target.describe().capitalize()} was still {status} at the timeout.")

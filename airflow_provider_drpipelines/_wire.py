@@ -24,6 +24,8 @@ from typing import Any, Final, Literal, ParamSpec, Protocol, TypeVar
 from urllib.parse import quote, quote_plus
 
 from airflow_provider_drpipelines import __version__
+from airflow_provider_drpipelines._answers import objects
+from airflow_provider_drpipelines._limits import MAX_JSON_BYTES
 from airflow_provider_drpipelines.exceptions import (
     ApiAuthError,
     ApiConflictError,
@@ -39,8 +41,6 @@ from airflow_provider_drpipelines.exceptions import (
 
 QueryValue = str | int | float | bool
 
-#: Largest JSON answer read (an object or a page); anything bigger is a broken or hostile server.
-MAX_JSON_BYTES: Final = 8 * 1024 * 1024
 #: Largest answer of the endpoints that return logs or pipeline source.
 MAX_TEXT_BYTES: Final = 64 * 1024 * 1024
 #: How much of an error answer is read: enough for any ``detail``, never a whole HTML page of a proxy.
@@ -53,8 +53,6 @@ MAX_PAGES: Final = 1000
 CREATE_TIMEOUT_FACTOR: Final = 2.0
 #: Shortest time a lost create is looked for before it is sent again (see :func:`reconcile_pauses`).
 MIN_RECONCILE_WINDOW_SECONDS: Final = 10.0
-#: Deepest JSON payload accepted: deeper nesting is a mistake, and past ~1,000 levels no JSON library copes.
-MAX_PAYLOAD_DEPTH: Final = 100
 
 
 @dataclass(frozen=True)
@@ -394,24 +392,13 @@ def json_normalised(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
-def check_payload_depth(payload: Any, what: str = "The pipeline input payload") -> None:
-    """Refuse JSON nested deeper than ``MAX_PAYLOAD_DEPTH`` with a clear error (iteratively: no RecursionError)."""
-    stack: list[tuple[Any, int]] = [(payload, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > MAX_PAYLOAD_DEPTH:
-            raise DataRobotConfigError(f"{what} is nested more than {MAX_PAYLOAD_DEPTH} levels deep.")
-        children = value.values() if isinstance(value, dict) else value if isinstance(value, list | tuple) else ()
-        stack.extend((child, depth + 1) for child in children)
-
-
 def page_items(what: str, page: Any) -> tuple[list[dict[str, Any]], bool]:
     """Items of one DataPage and whether another page follows; ``what`` names the listing in errors."""
     if not isinstance(page, dict) or not isinstance(page.get("data"), list):
         raise ApiResponseError(
             f"DataRobot pipelines API: {what} did not answer a page with a 'data' list.", method="GET", path=what
         )
-    items: list[dict[str, Any]] = page["data"]
+    items = objects(what, page["data"], "data")
     return items, bool(page.get("next")) and bool(items)
 
 

@@ -159,7 +159,8 @@ class PipelineImageBuildError(DataRobotPipelinesError):
 
 
 class PipelineNotReadyError(DataRobotPipelinesError):
-    """A pipeline version or image was still building when the operator's ``timeout`` passed."""
+    """A pipeline version or image was still building when the operator's ``timeout`` passed, or its wait cannot
+    end (a status this provider does not know, or an image version deleted while waited for)."""
 
 
 class PipelineDryRunError(DataRobotPipelinesError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -21,7 +22,9 @@ import requests
 from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_drpipelines import _sync_http, _wire
+from airflow_provider_drpipelines._answers import numbered_versions, objects, required
 from airflow_provider_drpipelines._endpoints import PipelinesApi
+from airflow_provider_drpipelines._limits import page_size_for
 from airflow_provider_drpipelines._polling import next_poll_delay
 from airflow_provider_drpipelines._readiness import refuse_failed_version
 from airflow_provider_drpipelines._wire import ApiRequest, RetryPolicy, log_request
@@ -312,7 +315,7 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
                 f"{label} is a draft, not locked: lock it first (PATCH /pipelines/{{id}}/mode, "
                 "`dr pipeline lock`), or pass version='draft' to run the draft on purpose."
             )
-        numbers = sorted(v["version"] for v in pipeline.get("versions") or [] if isinstance(v.get("version"), int))
+        numbers = sorted(numbered_versions(f"get_pipeline({pipeline_id})", pipeline))
         if version == LATEST_VERSION:
             if not numbers:
                 raise DataRobotConfigError(f"{label} is locked but lists no versions.")
@@ -344,8 +347,10 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         :param known_run_ids: runs of ``input_id`` that predate this call (None: list them now).
         :return: the run (``id``, ``status``, ...), created by this call or adopted.
         """
+        listing = f"list_runs({pipeline_id}, {version})"
         if known_run_ids is None:
-            known_run_ids = {run["id"] for run in self.runs_of_input(pipeline_id, version, input_id)}
+            earlier = self.runs_of_input(pipeline_id, version, input_id)
+            known_run_ids = {required(listing, r, "id", str) for r in earlier}
         known = frozenset(known_run_ids)
 
         def adopt_lost_run() -> dict[str, Any] | None:
@@ -368,8 +373,13 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         :param known_run_ids: the runs of ``input_id`` listed before the create was sent.
         :return: that run, or None.
         """
-        created = [r for r in self.runs_of_input(pipeline_id, version, input_id) if r["id"] not in known_run_ids]
-        return created[0] if created else None
+        listing = f"list_runs({pipeline_id}, {version})"
+        runs = self.runs_of_input(pipeline_id, version, input_id)
+        created = [r for r in runs if required(listing, r, "id", str) not in known_run_ids]
+        if not created:
+            return None
+        required(listing, created[0], "status", str)
+        return created[0]
 
     def look_for_interrupted_run_create(
         self,
@@ -457,7 +467,11 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         :return: a lazy iterator over the matching inputs.
         """
         wanted = _wire.json_normalised(payload)
-        return (i for i in self.iterate(self.list_inputs, pipeline_id, version) if i.get("payload") == wanted)
+        # Pages small enough that a page of inputs as large as this one fits the client's answer cap.
+        page_size = page_size_for(len(json.dumps(payload).encode()))
+        listing = f"list_inputs({pipeline_id}, {version})"
+        inputs = self.iterate(self.list_inputs, pipeline_id, version, page_size=page_size)
+        return (i for i in inputs if i.get("payload") == wanted and required(listing, i, "id", str))
 
     def create_input_exactly_once(
         self, pipeline_id: str, payload: dict[str, Any], version: int | None
@@ -476,7 +490,8 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         def adopt_lost_input() -> dict[str, Any] | None:
             found = self.find_input_with_payload(pipeline_id, version, payload)
             if found is not None:
-                self.log.warning("Input create answer was lost; using input %s with the same payload.", found["id"])
+                input_id = required(f"list_inputs({pipeline_id}, {version})", found, "id", str)
+                self.log.warning("Input create answer was lost; using input %s with the same payload.", input_id)
                 adopted.append(found)
             return found
 
@@ -513,8 +528,12 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         """
         wanted = {input_ids} if isinstance(input_ids, str) else set(input_ids)
         runs = self.runs_of_inputs(pipeline_id, version, wanted)
-        active = [r for r in runs if r.get("status") not in TERMINAL_RUN_STATUSES]
-        return max(active, key=lambda r: str(r.get("createdAt", "")), default=None)
+        listing = f"list_runs({pipeline_id}, {version})"
+        active = [r for r in runs if required(listing, r, "status", str) not in TERMINAL_RUN_STATUSES]
+        newest = max(active, key=lambda r: str(r.get("createdAt", "")), default=None)
+        if newest is not None:
+            required(listing, newest, "id", str)
+        return newest
 
     def wait_for_run(
         self,
@@ -594,11 +613,13 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
             run = self.get_run(pipeline_id, run_id, version)
             if run.get("errorDetail"):
                 lines.append(f"Run error: {run['errorDetail']}")
-            executions = self.list_task_executions(pipeline_id, run_id)
+            executions = objects(
+                f"list_task_executions({pipeline_id}, {run_id})", self.list_task_executions(pipeline_id, run_id)
+            )
         except DataRobotApiError as err:
             lines.append(f"(Could not fetch the run's details: {err})")
             return "\n".join(lines)
-        for task in executions if isinstance(executions, list) else []:
+        for task in executions:
             if task.get("status") in FAILED_TASK_STATUSES:
                 lines.append(
                     f"Task {task.get('name')!r} {task['status']}: {task.get('errorDetail') or 'no error detail'}"

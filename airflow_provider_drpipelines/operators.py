@@ -68,11 +68,17 @@ def _seconds(value: float | timedelta | None, what: str) -> float | None:
 
 
 def _check_payload_argument(payload: Any) -> None:
-    """Refuse at DAG-parse time what can never be a JSON object (templates and XComArgs are checked later)."""
+    """Refuse at DAG-parse time what can never be a JSON object (templates and XComArgs are checked later).
+
+    Depth is checked before Airflow sees the payload: its template machinery walks it recursively.
+    """
+    from airflow_provider_drpipelines._limits import check_payload_depth
+
     if isinstance(payload, list | tuple | set | int | float | bool):
         raise DataRobotConfigError(
             f"payload must be a JSON object (dict) or the path of a .json file, got {type(payload).__name__}."
         )
+    check_payload_depth(payload)
 
 
 def _native(template: Any, rendered: Any) -> Any:
@@ -98,6 +104,10 @@ def resolve_payload(template: Any, rendered: Any) -> dict[str, Any]:
     if isinstance(value, str):
         try:
             value = json.loads(value)
+        except RecursionError:  # JSON text (a .json file) nested past what the parser copes with
+            from airflow_provider_drpipelines._limits import too_deep
+
+            raise too_deep("The pipeline input payload") from None
         except ValueError:
             raise DataRobotConfigError(
                 f"payload is a string that is not JSON: {value[:80]!r}. Pass a dict, or the path of a .json "

@@ -26,6 +26,9 @@ from airflow_provider_drpipelines.triggers import EVENT_ERROR, EVENT_TIMEOUT
 class DataRobotReadinessTrigger(BaseTrigger):
     """Yield one event ``{status, error_detail, target, message}`` once the target is READY, FAILED or ERROR.
 
+    An ``"error"`` event ends a wait that cannot end well: a failed poll that is not transient, too many
+    transient ones, or ``MAX_UNKNOWN_POLLS`` polls in a row of an unknown status or a vanished target.
+
     :param kind: ``"pipeline_version"`` or ``"image_version"``.
     :param resource_id: the pipeline id or image id.
     :param version: the version number to wait for.
@@ -88,6 +91,7 @@ class DataRobotReadinessTrigger(BaseTrigger):
         except Exception as err:  # a bad connection must become an event, not a crashed trigger
             return self._event(EVENT_ERROR, f"Cannot use connection {self.conn_id!r}: {err}")
         errors = 0
+        unknown = 0
         status = ""
         while True:
             delay = next_poll_delay(self.poll_interval, self.max_poll_interval, time.time() - self.started_at)
@@ -106,6 +110,9 @@ class DataRobotReadinessTrigger(BaseTrigger):
             else:
                 if target.ends_wait(status):
                     return self._event(status, f"{target.describe().capitalize()} is {status}.", detail)
+                unknown, stop = target.unknown_streak(status, unknown)
+                if stop is not None:
+                    return self._event(EVENT_ERROR, stop)
             now = time.time()
             if self.end_time is not None and now >= self.end_time:
                 message = f"{target.describe().capitalize()} was still {status or 'unknown'} at the timeout."
