@@ -42,20 +42,10 @@ def sigterm_grace() -> float:
 
 
 def handling_execution_timeout() -> bool:
-    """Whether Airflow is handling a task's execution timeout right now: it calls ``on_kill`` from that handler.
+    """Whether Airflow is handling a task's execution timeout right now: it calls ``on_kill`` from that handler."""
+    from airflow.providers.common.compat.sdk import AirflowTaskTimeout
 
-    Moved to the task SDK in 3.0, where it is a ``BaseException``; an ``AirflowException`` on Airflow 2.
-    """
-    timeout_error: type[BaseException]
-    if AIRFLOW_V_3_0_PLUS:
-        from airflow.sdk.exceptions import AirflowTaskTimeout
-
-        timeout_error = AirflowTaskTimeout
-    else:
-        from airflow.exceptions import AirflowTaskTimeout as Airflow2TaskTimeout
-
-        timeout_error = Airflow2TaskTimeout
-    return isinstance(sys.exc_info()[1], timeout_error)
+    return isinstance(sys.exc_info()[1], AirflowTaskTimeout)
 
 
 def read_task_instance(dag_id: str, task_id: str, dag_run_id: str, map_index: int) -> tuple[str | None, int | None]:

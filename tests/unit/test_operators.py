@@ -468,11 +468,9 @@ def test_on_kill_of_a_tracked_run(emu, dr_hook, pipeline, cancel_on_kill):
 
 def airflow_timeout(seconds: float) -> Any:
     """Airflow's own ``execution_timeout`` guard (SIGALRM, raises AirflowTaskTimeout in the main thread)."""
-    if AIRFLOW_V_3_0_PLUS:
-        from airflow.sdk.execution_time.timeout import timeout
-    else:
-        from airflow.utils.timeout import timeout  # type: ignore[no-redef]
-    return timeout(seconds)  # type: ignore[arg-type]
+    from airflow.providers.common.compat.sdk import timeout
+
+    return timeout(seconds)
 
 
 def held_create_done(emu: Any, held_seconds: float) -> bool:
