@@ -10,7 +10,8 @@ from airflow_provider_drpipelines.emulator.server import serve
 DEFAULTS = EmulatorConfig()
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
+    """The command line; its defaults are ``EmulatorConfig``'s."""
     parser = argparse.ArgumentParser(
         prog="drpipelines-emulator", description="Local emulator of DataRobot's pipelines REST API."
     )
@@ -41,11 +42,20 @@ def main(argv: list[str] | None = None) -> None:
         choices=["critical", "error", "warning", "info", "debug", "trace"],
         help="uvicorn log level (default %(default)s)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def config_from(args: argparse.Namespace) -> EmulatorConfig:
+    return EmulatorConfig(args.token, args.run_seconds, args.image_seconds, args.version_seconds)
+
+
+def main(argv: list[str] | None = None) -> None:
+    command_line = parser()
+    args = command_line.parse_args(argv)
     try:
-        config = EmulatorConfig(args.token, args.run_seconds, args.image_seconds, args.version_seconds)
+        config = config_from(args)
     except ValueError as exc:
-        parser.error(str(exc))
+        command_line.error(str(exc))
     serve(config, args.host, args.port, args.log_level)
 
 

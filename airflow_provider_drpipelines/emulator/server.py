@@ -244,17 +244,20 @@ class EmulatorProcess(_Launcher):
         self.output: collections.deque[str] = collections.deque(maxlen=500)
         self._reader: threading.Thread | None = None
 
-    def start(self) -> None:
-        package_root = str(Path(__file__).resolve().parents[2])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
-        command = [
+    def command(self) -> list[str]:
+        """The command line that starts the child: the CLI given this launcher's config, host and port."""
+        return [
             sys.executable, "-m", "airflow_provider_drpipelines.emulator",
             "--host", self.host, "--port", str(self.port), "--token", self.config.token,
             "--run-seconds", repr(self.config.run_seconds), "--image-seconds", repr(self.config.image_seconds),
             "--version-seconds", repr(self.config.version_seconds),
         ]  # fmt: skip
+
+    def start(self) -> None:
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
         self.process = subprocess.Popen(
-            command,
+            self.command(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
