@@ -9,12 +9,13 @@ the CLI never does).
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from airflow_provider_drpipelines.emulator import run_page
-from airflow_provider_drpipelines.emulator.config import Clock, EmulatorConfig
+from airflow_provider_drpipelines.emulator.config import ConfigOverrides, EmulatorConfig
 from airflow_provider_drpipelines.emulator.faults import FaultBook, RequestLog
 from airflow_provider_drpipelines.emulator.gateway import Gateway
 from airflow_provider_drpipelines.emulator.routes.admin import admin_router
@@ -27,6 +28,9 @@ from airflow_provider_drpipelines.emulator.routes.schedules import add_schedule_
 from airflow_provider_drpipelines.emulator.routes.versions import add_version_routes
 from airflow_provider_drpipelines.emulator.state import Store
 from airflow_provider_drpipelines.emulator.wire import ApiError, JSONObject
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11 on
 
 API_VERSION = {"major": 2, "minor": 37, "versionString": "2.37.0"}
 #: In registration order: images first, so /pipelines/images wins over /pipelines/{pid} (§1.1).
@@ -55,20 +59,13 @@ def _api_router(store: Store) -> APIRouter:
     return router
 
 
-def create_app(
-    config: EmulatorConfig | None = None,
-    *,
-    token: str | None = None,
-    run_seconds: float | None = None,
-    image_seconds: float | None = None,
-    version_seconds: float | None = None,
-    clock: Clock | None = None,
-) -> Gateway:
+def create_app(config: EmulatorConfig | None = None, **overrides: Unpack[ConfigOverrides]) -> Gateway:
     """The gateway (auth, faults, log, fast status poll) in front of FastAPI.
 
-    The keyword arguments, when given, replace the fields of ``config`` (default ``EmulatorConfig()``).
+    The keyword arguments (``token=``, ``run_seconds=``, ``clock=``…) replace those fields of ``config``
+    (default ``EmulatorConfig()``).
     """
-    config = (config or EmulatorConfig()).with_overrides(token, run_seconds, image_seconds, version_seconds, clock)
+    config = (config or EmulatorConfig()).with_overrides(**overrides)
     store = Store(config)
     faults, log = FaultBook(), RequestLog()
     api = FastAPI(title="DataRobot pipelines API emulator", redirect_slashes=False)

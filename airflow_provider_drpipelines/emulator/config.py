@@ -12,6 +12,10 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypedDict
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11 on
 
 
 class Clock:
@@ -70,21 +74,17 @@ class EmulatorConfig:
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"EmulatorConfig.{name} must be a finite number of seconds ≥ 0, not {value!r}")
 
-    def with_overrides(
-        self,
-        token: str | None = None,
-        run_seconds: float | None = None,
-        image_seconds: float | None = None,
-        version_seconds: float | None = None,
-        clock: Clock | None = None,
-    ) -> EmulatorConfig:
-        """This config with every argument that is not None put in place: the keyword arguments of the
-        launchers and ``create_app`` map onto the config this way."""
-        return dataclasses.replace(
-            self,
-            token=self.token if token is None else token,
-            run_seconds=self.run_seconds if run_seconds is None else run_seconds,
-            image_seconds=self.image_seconds if image_seconds is None else image_seconds,
-            version_seconds=self.version_seconds if version_seconds is None else version_seconds,
-            clock=self.clock if clock is None else clock,
-        )
+    def with_overrides(self, **overrides: Unpack[ConfigOverrides]) -> EmulatorConfig:
+        """This config with the given fields replaced: how the launchers' and ``create_app``'s keyword
+        arguments map onto it."""
+        return dataclasses.replace(self, **overrides)
+
+
+class ConfigOverrides(TypedDict, total=False):
+    """The keyword arguments ``create_app``, ``EmulatorServer`` and ``EmulatorProcess`` accept besides a config."""
+
+    token: str
+    run_seconds: float
+    image_seconds: float
+    version_seconds: float
+    clock: Clock

@@ -20,13 +20,16 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import uvicorn
 
 from airflow_provider_drpipelines.emulator.app import create_app
-from airflow_provider_drpipelines.emulator.config import Clock, EmulatorConfig
+from airflow_provider_drpipelines.emulator.config import ConfigOverrides, EmulatorConfig
 from airflow_provider_drpipelines.emulator.wire import JSONObject
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11 on
 
 READY_LINE = "DataRobot pipelines emulator listening on {base_url}/api/v2"
 READY_PATTERN = re.compile(r"listening on (http://\S+)/api/v2")
@@ -106,18 +109,13 @@ class _Launcher:
         self,
         config: EmulatorConfig | None = None,
         *,
-        token: str | None = None,
-        run_seconds: float | None = None,
-        image_seconds: float | None = None,
-        version_seconds: float | None = None,
-        clock: Clock | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        **overrides: Unpack[ConfigOverrides],
     ) -> None:
-        """The keyword arguments, when given, replace the fields of ``config`` (default ``EmulatorConfig()``)."""
-        self.config = (config or EmulatorConfig()).with_overrides(
-            token, run_seconds, image_seconds, version_seconds, clock
-        )
+        """The keyword arguments (``token=``, ``run_seconds=``, ``clock=``…) replace those fields of ``config``
+        (default ``EmulatorConfig()``)."""
+        self.config = (config or EmulatorConfig()).with_overrides(**overrides)
         self.host = host
         self.port = port
         self.base_url = ""
