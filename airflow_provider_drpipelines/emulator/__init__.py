@@ -5,6 +5,7 @@ see docs/emulator.md. Importing it never imports Airflow.
 """
 
 from airflow_provider_drpipelines.emulator.app import create_app
+from airflow_provider_drpipelines.emulator.config import Clock, EmulatorConfig
 from airflow_provider_drpipelines.emulator.server import EmulatorProcess, EmulatorServer
 
-__all__ = ["EmulatorProcess", "EmulatorServer", "create_app"]
+__all__ = ["Clock", "EmulatorConfig", "EmulatorProcess", "EmulatorServer", "create_app"]

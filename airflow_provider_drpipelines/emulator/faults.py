@@ -6,6 +6,7 @@ endpoints. The log is a fixed-size deque, so memory stays flat however long the 
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import itertools
 import re
@@ -20,46 +21,58 @@ REQUEST_LOG_SIZE = 10_000
 When = Literal["before", "after"]
 
 
-@dataclass
-class FaultRule:
-    """One rule; ``times`` None means unlimited, otherwise it counts down as requests match."""
+@dataclass(frozen=True)
+class FaultSpec:
+    """What a fault rule does to the requests it matches: the admin API's JSON body as one object."""
 
-    id: int
-    method: str
-    path: re.Pattern[str]
-    status: int | None
-    retry_after: float | None
-    delay: float
-    drop: bool
-    times: int | None
-    when: When
-    html: bool
+    method: str = "*"
+    #: A regex ``re.search``ed against the request path; empty matches every path.
+    path: str = ""
+    status: int | None = None
+    retry_after: float | None = None
+    delay: float = 0.0
+    drop: bool = False
+    #: How many matching requests the rule applies to; 0 or None: unlimited.
+    times: int | None = 1
+    when: When = "before"
+    html: bool = False
     #: Read the whole request before ``delay`` and carry it out even if the client has gone meanwhile:
     #: a server slower than its client's timeout, which still commits the create.
     commit: bool = False
-    hits: int = 0
 
     @property
     def answers(self) -> bool:
         """Whether the rule replaces the answer (a pure ``delay`` rule only slows the request down)."""
         return self.drop or self.status is not None
 
+
+@dataclass
+class FaultRule:
+    """A stored ``FaultSpec``: its id, compiled path, the ``remaining`` matches (None: unlimited) and hits so far."""
+
+    id: int
+    spec: FaultSpec
+    path: re.Pattern[str]
+    remaining: int | None
+    hits: int = 0
+
     def matches(self, method: str, path: str) -> bool:
-        return self.method in ("*", method) and self.path.search(path) is not None
+        return self.spec.method in ("*", method) and self.path.search(path) is not None
 
     def as_json(self) -> JSONObject:
+        spec = self.spec
         return {
             "id": self.id,
-            "method": self.method,
-            "path": self.path.pattern,
-            "status": self.status,
-            "retryAfter": self.retry_after,
-            "delay": self.delay,
-            "drop": self.drop,
-            "times": self.times,
-            "when": self.when,
-            "html": self.html,
-            "commit": self.commit,
+            "method": spec.method,
+            "path": spec.path,
+            "status": spec.status,
+            "retryAfter": spec.retry_after,
+            "delay": spec.delay,
+            "drop": spec.drop,
+            "times": self.remaining,
+            "when": spec.when,
+            "html": spec.html,
+            "commit": spec.commit,
             "hits": self.hits,
         }
 
@@ -72,32 +85,10 @@ class FaultBook:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    def add(
-        self,
-        method: str,
-        path: str,
-        status: int | None,
-        retry_after: float | None,
-        delay: float,
-        drop: bool,
-        times: int | None,
-        when: When,
-        html: bool,
-        commit: bool = False,
-    ) -> FaultRule:
-        rule = FaultRule(
-            next(self._ids),
-            method.upper(),
-            re.compile(path),
-            status,
-            retry_after,
-            delay,
-            drop,
-            times or None,
-            when,
-            html,
-            commit,
-        )
+    def add(self, spec: FaultSpec) -> FaultRule:
+        """Store ``spec`` as a rule; ``re.error`` if its path is not a regular expression."""
+        spec = dataclasses.replace(spec, method=spec.method.upper())
+        rule = FaultRule(next(self._ids), spec, re.compile(spec.path), spec.times or None)
         with self._lock:
             self._rules.append(rule)
         return rule
@@ -109,9 +100,9 @@ class FaultBook:
             for rule in self._rules:
                 if rule.matches(method, path):
                     rule.hits += 1
-                    if rule.times is not None:
-                        rule.times -= 1
-                        if rule.times == 0:
+                    if rule.remaining is not None:
+                        rule.remaining -= 1
+                        if rule.remaining == 0:
                             self._rules.remove(rule)
                     return rule
         return None

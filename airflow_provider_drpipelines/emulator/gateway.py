@@ -16,15 +16,15 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from airflow_provider_drpipelines.emulator import views
-from airflow_provider_drpipelines.emulator.faults import FaultBook, FaultRule, LoggedStatus, RequestLog, is_loopback
+from airflow_provider_drpipelines.emulator.faults import FaultBook, FaultSpec, LoggedStatus, RequestLog, is_loopback
 from airflow_provider_drpipelines.emulator.state import Store
-from airflow_provider_drpipelines.emulator.wire import ApiError, version_number
+from airflow_provider_drpipelines.emulator.wire import ApiError, parse_locked_version
 
-Scope = MutableMapping[str, Any]
+ASGIScope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+ASGIApp = Callable[[ASGIScope, Receive, Send], Awaitable[None]]
 
 API_PREFIX = "/api/v2"
 ADMIN_PREFIX = "/_emulator"
@@ -82,14 +82,14 @@ async def _discard(message: Message) -> None:
 
 
 class Gateway:
-    def __init__(self, api: ASGIApp, store: Store, token: str, faults: FaultBook, log: RequestLog) -> None:
+    def __init__(self, api: ASGIApp, store: Store, faults: FaultBook, log: RequestLog) -> None:
         self.api = api
         self.store = store
         self.faults = faults
         self.log = log
-        self.token = token.encode()
+        self.token = store.config.token.encode()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.api(scope, receive, send)
             return
@@ -101,29 +101,30 @@ class Gateway:
                 return
             await self.api(scope, receive, send)
             return
-        started_wall, started = time.time(), time.perf_counter()
+        started_at, started = self.store.clock(), time.perf_counter()
         status: LoggedStatus = 500
         try:
             status = await self._serve(scope, receive, send)
         finally:
-            self.log.record(scope["method"], path, status, started_wall, time.perf_counter() - started)
+            self.log.record(scope["method"], path, status, started_at, time.perf_counter() - started)
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> LoggedStatus:
+    async def _serve(self, scope: ASGIScope, receive: Receive, send: Send) -> LoggedStatus:
         rule = self.faults.take(scope["method"], scope["path"])
         if rule is None:
             return await self._respond(scope, receive, send)
-        if rule.commit:
+        spec = rule.spec
+        if spec.commit:
             receive = await _read_ahead(receive)
-        if rule.delay:
-            await asyncio.sleep(rule.delay)
-        if not rule.answers:
+        if spec.delay:
+            await asyncio.sleep(spec.delay)  # real time: a slow server is slow for its client's real timeout
+        if not spec.answers:
             return await self._respond(scope, receive, send)
-        if rule.when == "after":
+        if spec.when == "after":
             await self._respond(scope, receive, _discard)
-        return await self._fault(rule, send)
+        return await self._fault(spec, send)
 
     @staticmethod
-    async def _fault(rule: FaultRule, send: Send) -> LoggedStatus:
+    async def _fault(rule: FaultSpec, send: Send) -> LoggedStatus:
         if rule.drop:
             await abort_connection(send)
             return "dropped"
@@ -135,7 +136,7 @@ class Gateway:
             await send_json(send, rule.status, {"detail": "Injected fault"}, extra)
         return rule.status
 
-    async def _respond(self, scope: Scope, receive: Receive, send: Send) -> int:
+    async def _respond(self, scope: ASGIScope, receive: Receive, send: Send) -> int:
         """Answer for real; returns the status code sent."""
         path: str = scope["path"]
         if path.startswith(API_PREFIX) and not self._authorized(scope):
@@ -156,7 +157,7 @@ class Gateway:
         await self.api(scope, receive, recording_send)
         return sent
 
-    def _authorized(self, scope: Scope) -> bool:
+    def _authorized(self, scope: ASGIScope) -> bool:
         """``Bearer`` (the CLI) and ``Token`` (the Python SDK) are both accepted (§1.2)."""
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -167,7 +168,7 @@ class Gateway:
     async def _run_status(self, send: Send, pid: str, version: str | None, did: str) -> int:
         """The hot poll (R4), answered without FastAPI."""
         try:
-            run = self.store.run(pid, version_number(version), did)
+            run = self.store.run(pid, parse_locked_version(version), did)
             await send_json(send, 200, views.run_status(run, self.store.clock()))
             return 200
         except ApiError as exc:

@@ -20,12 +20,16 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import uvicorn
 
 from airflow_provider_drpipelines.emulator.app import create_app
+from airflow_provider_drpipelines.emulator.config import ConfigOverrides, EmulatorConfig
 from airflow_provider_drpipelines.emulator.wire import JSONObject
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11 on
 
 READY_LINE = "DataRobot pipelines emulator listening on {base_url}/api/v2"
 READY_PATTERN = re.compile(r"listening on (http://\S+)/api/v2")
@@ -58,18 +62,15 @@ class _ReadyServer(uvicorn.Server):
 
 
 def _server(
-    token: str,
-    run_seconds: float,
-    image_seconds: float,
+    config: EmulatorConfig,
     log_level: str,
     on_ready: Callable[[], None],
-    version_seconds: float = 0.5,
     loop: Literal["auto", "asyncio"] = "auto",
 ) -> _ReadyServer:
     """``loop="auto"`` takes uvloop when installed; uvicorn before 0.36 then sets uvloop's policy for the
     whole process, so the in-process server asks for plain asyncio and leaves its host's event loops alone."""
-    config = uvicorn.Config(
-        create_app(token=token, run_seconds=run_seconds, image_seconds=image_seconds, version_seconds=version_seconds),
+    uvicorn_config = uvicorn.Config(
+        create_app(config),
         loop=loop,
         http="auto",
         lifespan="off",
@@ -77,22 +78,14 @@ def _server(
         log_level=log_level,
         timeout_graceful_shutdown=2,
     )
-    return _ReadyServer(config, on_ready)
+    return _ReadyServer(uvicorn_config, on_ready)
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def serve(
-    host: str,
-    port: int,
-    token: str,
-    run_seconds: float,
-    image_seconds: float,
-    log_level: str,
-    version_seconds: float = 0.5,
-) -> None:
+def serve(config: EmulatorConfig, host: str, port: int, log_level: str) -> None:
     """Run in the foreground until SIGTERM/SIGINT, then shut down gracefully and exit with status 0.
 
     uvicorn handles the signal while serving and re-raises it once shut down; the handlers set
@@ -102,9 +95,7 @@ def serve(
         signal.signal(handled, _exit_cleanly)
     sock, base_url = bind(host, port)
     ready_line = READY_LINE.format(base_url=base_url)
-    server = _server(
-        token, run_seconds, image_seconds, log_level, lambda: print(ready_line, flush=True), version_seconds
-    )
+    server = _server(config, log_level, lambda: print(ready_line, flush=True))
     server.run(sockets=[sock])
 
 
@@ -116,22 +107,24 @@ class _Launcher:
 
     def __init__(
         self,
-        token: str = "test-token",
-        run_seconds: float = 2.0,
-        image_seconds: float = 1.0,
+        config: EmulatorConfig | None = None,
+        *,
         host: str = "127.0.0.1",
         port: int = 0,
-        version_seconds: float = 0.5,
+        **overrides: Unpack[ConfigOverrides],
     ) -> None:
-        self.token = token
-        self.run_seconds = run_seconds
-        self.image_seconds = image_seconds
-        self.version_seconds = version_seconds
+        """The keyword arguments (``token=``, ``run_seconds=``, ``clock=``…) replace those fields of ``config``
+        (default ``EmulatorConfig()``)."""
+        self.config = (config or EmulatorConfig()).with_overrides(**overrides)
         self.host = host
         self.port = port
         self.base_url = ""
         # The admin API is on loopback: never route it through a proxy from the environment.
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    @property
+    def token(self) -> str:
+        return self.config.token
 
     @property
     def api_url(self) -> str:
@@ -193,6 +186,20 @@ class _Launcher:
         counts: dict[str, int] = self._admin("GET", "/stats")
         return counts
 
+    def advance(self, seconds: float) -> dict[str, Any]:
+        """Move the emulator's clock forward: runs, versions and image builds get ``seconds`` further along.
+
+        Returns the clock as ``GET /_emulator/clock`` shows it (``now``, ``epochSeconds``, ``advancedSeconds``,
+        ``frozen``).
+        """
+        moved: dict[str, Any] = self._admin("POST", "/clock/advance", {"seconds": seconds})
+        return moved
+
+    def clock(self) -> dict[str, Any]:
+        """The emulator's clock: ``now`` (RFC 3339), ``epochSeconds``, ``advancedSeconds``, ``frozen``."""
+        shown: dict[str, Any] = self._admin("GET", "/clock")
+        return shown
+
 
 class EmulatorServer(_Launcher):
     """The emulator in a background thread of this process: quick to start, for wire tests."""
@@ -205,9 +212,7 @@ class EmulatorServer(_Launcher):
     def start(self) -> None:
         sock, self.base_url = bind(self.host, self.port)
         ready = threading.Event()
-        self._server = _server(
-            self.token, self.run_seconds, self.image_seconds, "warning", ready.set, self.version_seconds, "asyncio"
-        )
+        self._server = _server(self.config, "warning", ready.set, "asyncio")
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name="drpipelines-emulator", daemon=True
         )
@@ -228,21 +233,29 @@ class EmulatorProcess(_Launcher):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if not self.config.clock.follows_real_time:
+            raise ValueError(
+                "EmulatorProcess runs its clock in the child process, on real time: it cannot take a frozen or "
+                "advanced Clock; move the child's clock with .advance(seconds)"
+            )
         self.process: subprocess.Popen[str] | None = None
         self.output: collections.deque[str] = collections.deque(maxlen=500)
         self._reader: threading.Thread | None = None
 
+    def command(self) -> list[str]:
+        """The command line that starts the child: the CLI given this launcher's config, host and port."""
+        return [
+            sys.executable, "-m", "airflow_provider_drpipelines.emulator",
+            "--host", self.host, "--port", str(self.port), "--token", self.config.token,
+            "--run-seconds", repr(self.config.run_seconds), "--image-seconds", repr(self.config.image_seconds),
+            "--version-seconds", repr(self.config.version_seconds),
+        ]  # fmt: skip
+
     def start(self) -> None:
         package_root = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
-        command = [
-            sys.executable, "-m", "airflow_provider_drpipelines.emulator",
-            "--host", self.host, "--port", str(self.port), "--token", self.token,
-            "--run-seconds", str(self.run_seconds), "--image-seconds", str(self.image_seconds),
-            "--version-seconds", str(self.version_seconds),
-        ]  # fmt: skip
         self.process = subprocess.Popen(
-            command,
+            self.command(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

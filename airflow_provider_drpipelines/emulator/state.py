@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from airflow_provider_drpipelines.emulator.config import EmulatorConfig
 from airflow_provider_drpipelines.emulator.cron import cron_error, timezone_error
 from airflow_provider_drpipelines.emulator.runs import Run, parse_script
 from airflow_provider_drpipelines.emulator.source import ParsedPipeline, SourceError, parse_pipeline
@@ -37,7 +37,7 @@ T = TypeVar("T")
 
 
 @dataclass
-class Version:
+class PipelineVersion:
     """A version is PENDING while the service traces it (``ready_at``), then READY, or FAILED if tracing fails."""
 
     number: int
@@ -63,22 +63,22 @@ class Pipeline:
     description: str | None
     mode: str
     image_id: str | None
-    versions: list[Version]
+    versions: list[PipelineVersion]
     created_at: float
     updated_at: float
 
     @property
-    def latest(self) -> Version:
+    def latest(self) -> PipelineVersion:
         return self.versions[-1]
 
 
 @dataclass(frozen=True)
-class Scope:
-    """Where a request lands: the draft (newest source, ``number`` None) or locked version ``number``."""
+class PipelineScope:
+    """Where a request lands: the draft (its newest source, ``locked_version`` None) or a locked version."""
 
     pipeline: Pipeline
-    version: Version
-    number: int | None
+    version: PipelineVersion
+    locked_version: int | None
 
 
 @dataclass
@@ -157,23 +157,16 @@ def build_error(packages: list[str]) -> str | None:
 
 
 def newest_first(items: Iterable[T], created: Callable[[T], float]) -> list[T]:
-    return sorted(items, key=created, reverse=True)
+    """Newest first; items created at the same instant (a frozen clock) keep their reverse creation order."""
+    return sorted(items, key=created)[::-1]
 
 
 class Store:
     """All emulator state, plus the rules of §4 that decide 404/409/422."""
 
-    def __init__(
-        self,
-        run_seconds: float,
-        image_seconds: float,
-        clock: Callable[[], float] = time.time,
-        version_seconds: float = 0.0,
-    ) -> None:
-        self.run_seconds = run_seconds
-        self.image_seconds = image_seconds
-        self.version_seconds = version_seconds
-        self.clock = clock
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.clock = config.clock
         self.lock = threading.RLock()
         self.reset()
 
@@ -210,24 +203,24 @@ class Store:
             raise conflict(f"Pipeline {pid} is locked; locked pipelines are immutable")
         return pipeline
 
-    def scope(self, pid: str, number: int | None) -> Scope:
-        """Resolve draft scope (``number`` None) or locked scope ``/versions/{number}``."""
+    def scope(self, pid: str, locked_version: int | None) -> PipelineScope:
+        """Resolve the draft scope (``locked_version`` None) or the locked scope ``/versions/{locked_version}``."""
         pipeline = self.pipeline(pid)
-        if number is None:
-            return Scope(pipeline, pipeline.latest, None)
+        if locked_version is None:
+            return PipelineScope(pipeline, pipeline.latest, None)
         if pipeline.mode != PipelineMode.LOCKED:
-            raise conflict(f"Pipeline {pid} is not locked; version {number} cannot be used in locked scope")
-        return Scope(pipeline, self.version(pipeline, number), number)
+            raise conflict(f"Pipeline {pid} is not locked; version {locked_version} cannot be used in locked scope")
+        return PipelineScope(pipeline, self.version(pipeline, locked_version), locked_version)
 
-    def writable_scope(self, pid: str, number: int | None) -> Scope:
+    def writable_scope(self, pid: str, locked_version: int | None) -> PipelineScope:
         """A scope that may get new inputs and runs: draft scope of a locked pipeline may not."""
-        scope = self.scope(pid, number)
-        if number is None and scope.pipeline.mode == PipelineMode.LOCKED:
+        scope = self.scope(pid, locked_version)
+        if locked_version is None and scope.pipeline.mode == PipelineMode.LOCKED:
             raise conflict(f"Pipeline {pid} is locked; use the locked scope /versions/{{n}}")
         return scope
 
     @staticmethod
-    def version(pipeline: Pipeline, number: int) -> Version:
+    def version(pipeline: Pipeline, number: int) -> PipelineVersion:
         if not 1 <= number <= len(pipeline.versions):
             raise not_found(f"Version {number} of pipeline {pipeline.id} not found")
         return pipeline.versions[number - 1]
@@ -239,9 +232,9 @@ class Store:
         except SourceError as exc:
             raise ApiError(400, str(exc)) from None
 
-    def _new_version(self, number: int, text: str, filename: str, parsed: ParsedPipeline) -> Version:
+    def _new_version(self, number: int, text: str, filename: str, parsed: ParsedPipeline) -> PipelineVersion:
         now = self.clock()
-        return Version(number, text, filename, parsed, now, now + self.version_seconds)
+        return PipelineVersion(number, text, filename, parsed, now, now + self.config.version_seconds)
 
     def _linkable_image(self, image_id: str | None) -> str | None:
         if image_id:
@@ -350,37 +343,37 @@ class Store:
 
     # -- inputs ----------------------------------------------------------------------------------
 
-    def create_input(self, pid: str, number: int | None, payload: JSONObject) -> Input:
+    def create_input(self, pid: str, locked_version: int | None, payload: JSONObject) -> Input:
         with self.lock:
-            scope = self.writable_scope(pid, number)
+            scope = self.writable_scope(pid, locked_version)
             parse_script(payload, scope.version.parsed)
             now = self.clock()
-            created = Input(new_id(), pid, number, payload, now, now, self._payload_problems(scope, payload))
+            created = Input(new_id(), pid, locked_version, payload, now, now, self._payload_problems(scope, payload))
             self.inputs[created.id] = created
             return created
 
     @staticmethod
-    def _payload_problems(scope: Scope, payload: JSONObject) -> list[str]:
+    def _payload_problems(scope: PipelineScope, payload: JSONObject) -> list[str]:
         return scope.version.parsed.payload_problems(payload, EMULATOR_SCRIPT_KEY)
 
-    def list_inputs(self, pid: str, number: int | None) -> list[Input]:
+    def list_inputs(self, pid: str, locked_version: int | None) -> list[Input]:
         with self.lock:
-            self.scope(pid, number)
-            found = [i for i in self.inputs.values() if i.pipeline_id == pid and i.version == number]
+            self.scope(pid, locked_version)
+            found = [i for i in self.inputs.values() if i.pipeline_id == pid and i.version == locked_version]
         return newest_first(found, lambda i: i.created_at)
 
-    def input(self, pid: str, number: int | None, iid: str) -> Input:
-        self.scope(pid, number)
+    def input(self, pid: str, locked_version: int | None, iid: str) -> Input:
+        self.scope(pid, locked_version)
         found = self.inputs.get(iid)
-        if found is None or found.pipeline_id != pid or found.version != number:
+        if found is None or found.pipeline_id != pid or found.version != locked_version:
             raise not_found(f"Input {iid} not found")
         return found
 
-    def update_input(self, pid: str, number: int | None, iid: str, payload: JSONObject) -> Input:
+    def update_input(self, pid: str, locked_version: int | None, iid: str, payload: JSONObject) -> Input:
         with self.lock:
-            found = self.input(pid, number, iid)
-            if number is not None:
-                raise conflict(f"Input {iid} belongs to locked version {number}; locked inputs are immutable")
+            found = self.input(pid, locked_version, iid)
+            if locked_version is not None:
+                raise conflict(f"Input {iid} belongs to locked version {locked_version}; locked inputs are immutable")
             scope = self.writable_scope(pid, None)
             parse_script(payload, scope.version.parsed)
             found.payload = payload
@@ -388,22 +381,22 @@ class Store:
             found.updated_at = self.clock()
             return found
 
-    def delete_input(self, pid: str, number: int | None, iid: str) -> None:
+    def delete_input(self, pid: str, locked_version: int | None, iid: str) -> None:
         with self.lock:
-            self.input(pid, number, iid)
+            self.input(pid, locked_version, iid)
             del self.inputs[iid]
 
     # -- runs ------------------------------------------------------------------------------------
 
-    def create_run(self, pid: str, number: int | None, input_id: str, image_id: str | None) -> Run:
+    def create_run(self, pid: str, locked_version: int | None, input_id: str, image_id: str | None) -> Run:
         with self.lock:
-            scope = self.writable_scope(pid, number)
+            scope = self.writable_scope(pid, locked_version)
             source = self.inputs.get(input_id)
             if source is None or source.pipeline_id != pid:
                 raise not_found(f"Input {input_id} not found in pipeline {pid}")
-            if source.version != number:
+            if source.version != locked_version:
                 where = "the draft" if source.version is None else f"version {source.version}"
-                here = "the draft" if number is None else f"version {number}"
+                here = "the draft" if locked_version is None else f"version {locked_version}"
                 raise conflict(f"Input {input_id} belongs to {where}, not {here}")
             if scope.version.status(self.clock()) == VersionStatus.FAILED:
                 raise conflict(
@@ -415,12 +408,12 @@ class Store:
             run = Run(
                 id=new_id(),
                 pipeline_id=pid,
-                version=number,
+                version=locked_version,
                 input_id=input_id,
                 image_id=image_id,
                 image_version=image_version,
                 created_at=self.clock(),
-                duration=self.run_seconds if script.seconds is None else script.seconds,
+                duration=self.config.run_seconds if script.seconds is None else script.seconds,
                 outcome=script.outcome,
                 failing_task=script.failing_task,
                 payload=source.payload,
@@ -430,17 +423,17 @@ class Store:
             self.runs[run.id] = run
             return run
 
-    def list_runs(self, pid: str, number: int | None) -> list[Run]:
+    def list_runs(self, pid: str, locked_version: int | None) -> list[Run]:
         with self.lock:
-            self.scope(pid, number)
-            found = [r for r in self.runs.values() if r.pipeline_id == pid and r.version == number]
+            self.scope(pid, locked_version)
+            found = [r for r in self.runs.values() if r.pipeline_id == pid and r.version == locked_version]
         return newest_first(found, lambda r: r.created_at)
 
-    def run(self, pid: str, number: int | None, did: str) -> Run:
+    def run(self, pid: str, locked_version: int | None, did: str) -> Run:
         """A run seen through its scope: a locked run is not found under the draft path, and vice versa."""
-        self.scope(pid, number)
+        self.scope(pid, locked_version)
         found = self.runs.get(did)
-        if found is None or found.pipeline_id != pid or found.version != number:
+        if found is None or found.pipeline_id != pid or found.version != locked_version:
             raise not_found(f"Run {did} not found")
         return found
 
@@ -452,9 +445,9 @@ class Store:
             raise not_found(f"Run {did} not found")
         return found
 
-    def cancel_run(self, pid: str, number: int | None, did: str) -> None:
+    def cancel_run(self, pid: str, locked_version: int | None, did: str) -> None:
         with self.lock:
-            terminal = self.run(pid, number, did).cancel(self.clock())
+            terminal = self.run(pid, locked_version, did).cancel(self.clock())
             if terminal is not None:
                 raise conflict(f"Run {did} is already terminal ({terminal})")
 
@@ -544,7 +537,7 @@ class Store:
         now = self.clock()
         number = len(image.versions) + 1
         error = build_error(definition["packages"])
-        image.versions.append(ImageVersion(number, definition, now, now + self.image_seconds, build_error=error))
+        image.versions.append(ImageVersion(number, definition, now, now + self.config.image_seconds, build_error=error))
         image.updated_at = now
 
     def create_image(self, name: str, description: str | None, definition: JSONObject) -> Image:

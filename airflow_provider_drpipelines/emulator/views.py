@@ -14,15 +14,15 @@ from airflow_provider_drpipelines.emulator.state import (
     ImageVersion,
     Input,
     Pipeline,
+    PipelineScope,
+    PipelineVersion,
     Schedule,
-    Scope,
-    Version,
 )
 from airflow_provider_drpipelines.emulator.wire import JSONObject, rfc3339
 from airflow_provider_drpipelines.statuses import ImageStatus, RunTrigger, ScheduleStatus
 
 
-def version(item: Version, now: float) -> JSONObject:
+def version(item: PipelineVersion, now: float) -> JSONObject:
     return {
         "version": item.number,
         "status": item.status(now),
@@ -99,7 +99,7 @@ def pipeline_item(item: Pipeline, now: float) -> JSONObject:
     }
 
 
-def graph(scope: Scope) -> JSONObject:
+def graph(scope: PipelineScope) -> JSONObject:
     parsed = scope.version.parsed
     return {
         "pipeline": {"name": scope.pipeline.name, "pythonVersion": PYTHON_VERSION},
@@ -128,11 +128,11 @@ def graph(scope: Scope) -> JSONObject:
     }
 
 
-def task(scope: Scope, item: TaskDef, inputs: JSONObject | None) -> JSONObject:
+def task(scope: PipelineScope, item: TaskDef, inputs: JSONObject | None) -> JSONObject:
     return {
         "id": item.id,
         "pipelineId": scope.pipeline.id,
-        "versionId": scope.number,
+        "versionId": scope.locked_version,
         "name": item.name,
         "parameters": [{"name": p.name, "annotation": p.annotation} for p in item.parameters],
         "inputs": inputs,

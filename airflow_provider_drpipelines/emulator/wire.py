@@ -34,7 +34,7 @@ def invalid(loc: tuple[str | int, ...], msg: str, value: Any) -> ApiError:
     return ApiError(422, [{"type": "value_error", "loc": list(loc), "msg": msg, "input": value}])
 
 
-def version_number(raw: str | None) -> int | None:
+def parse_locked_version(raw: str | None) -> int | None:
     """The ``{version}`` path segment of a locked-scope route; None for the draft scope."""
     if raw is None:
         return None

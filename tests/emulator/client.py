@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import requests
 
 from airflow_provider_drpipelines.emulator import EmulatorServer
 from airflow_provider_drpipelines.statuses import TERMINAL_RUN_STATUSES
+
+MAX_POLLS = 250
 
 
 def pipeline_source(function: str = "my_workflow", tasks: tuple[str, ...] = ("load", "train")) -> str:
@@ -61,16 +62,16 @@ class Api:
         iid = self.input(pid, payload, version)
         return str(self.ok("POST", f"/pipelines/{pid}{scope}/dispatches", 201, json={"inputId": iid})["id"])
 
-    def wait_terminal(self, pid: str, did: str, version: int | None = None, timeout: float = 5.0) -> list[str]:
-        """Poll the status route until terminal; returns every distinct status seen, in order."""
+    def wait_terminal(self, pid: str, did: str, version: int | None = None, step: float = 0.02) -> list[str]:
+        """Poll the status route, moving the emulator's clock ``step`` seconds between polls, until terminal;
+        returns every distinct status seen, in order."""
         scope = "" if version is None else f"/versions/{version}"
         seen: list[str] = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        for _ in range(MAX_POLLS):
             status = self.ok("GET", f"/pipelines/{pid}{scope}/dispatches/{did}/status")["status"]
             if not seen or seen[-1] != status:
                 seen.append(status)
             if status in TERMINAL_RUN_STATUSES:
                 return seen
-            time.sleep(0.02)
-        raise AssertionError(f"run {did} not terminal after {timeout} s: {seen}")
+            self.emu.advance(step)
+        raise AssertionError(f"run {did} not terminal after {MAX_POLLS} polls {step} s apart: {seen}")

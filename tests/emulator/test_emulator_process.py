@@ -25,6 +25,7 @@ def test_emulator_process_prints_the_ready_line_and_stops_on_sigterm() -> None:
             == 503
         )
         assert emu.request_log()[-1]["status"] == 503
+        assert emu.advance(90)["advancedSeconds"] == 90  # the child's clock
         process = emu.process
     assert process is not None and process.returncode == 0  # SIGTERM → clean uvicorn shutdown
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import requests
 
@@ -108,7 +106,7 @@ def test_covalent_dispatch_id_is_null_until_preparing(api: Api) -> None:
     did = api.run(pid, {"_emulator": {"seconds": 2.0}})
     first = api.ok("GET", f"/pipelines/{pid}/dispatches/{did}/status/")
     assert first == {"id": did, "status": "PENDING", "covalentDispatchId": None}
-    time.sleep(0.3)
+    api.emu.advance(0.3)
     preparing = api.ok("GET", f"/pipelines/{pid}/dispatches/{did}/status")
     assert preparing == {"id": did, "status": "PREPARING", "covalentDispatchId": f"emu-{did}"}
 
@@ -150,10 +148,10 @@ def test_run_list_is_newest_first_and_paginated(api: Api) -> None:
 def test_cancel_is_204_then_cancelled_and_409_when_terminal(api: Api) -> None:
     pid = api.pipeline()["id"]
     did = api.run(pid, {"_emulator": {"seconds": 1.0}})
-    time.sleep(0.4)  # RUNNING: the first task is under way
+    api.emu.advance(0.4)  # RUNNING: the first task is under way
     response = api("DELETE", f"/pipelines/{pid}/dispatches/{did}")
     assert (response.status_code, response.content) == (204, b"")
-    time.sleep(1.0)  # long past the scripted end: still CANCELLED
+    api.emu.advance(1.0)  # long past the scripted end: still CANCELLED
     assert api.ok("GET", f"/pipelines/{pid}/dispatches/{did}/status")["status"] == "CANCELLED"
     tasks = api.ok("GET", f"/pipelines/{pid}/dispatches/{did}/tasks")
     assert [t["status"] for t in tasks] == ["CANCELLED", "CANCELLED"]
@@ -170,7 +168,7 @@ def test_task_executions_follow_the_run(api: Api) -> None:
     pid = api.pipeline(THREE_TASKS)["id"]
     did = api.run(pid, {"_emulator": {"seconds": 1.2}})
     assert api.ok("GET", f"/pipelines/{pid}/dispatches/{did}/tasks") == []  # PENDING: nothing traced yet
-    time.sleep(0.45)  # inside the first task's slice (0.3 s .. 0.6 s)
+    api.emu.advance(0.45)  # inside the first task's slice (0.3 s .. 0.6 s)
     running = api.ok("GET", f"/pipelines/{pid}/dispatches/{did}/tasks")
     assert [(t["name"], t["status"]) for t in running] == [
         ("extract", "RUNNING"), ("transform", "PENDING"), ("publish", "PENDING"),
@@ -190,7 +188,7 @@ def test_task_executions_follow_the_run(api: Api) -> None:
 def test_result_is_409_until_completed_then_has_a_json_value(api: Api) -> None:
     pid = api.pipeline()["id"]
     did = api.run(pid, {"data": {"rows": 3}, "_emulator": {"seconds": 1.0}})
-    time.sleep(0.35)
+    api.emu.advance(0.35)
     early = api("GET", f"/pipelines/{pid}/dispatches/{did}/tasks/1/result")
     assert early.status_code == 409 and "RUNNING" in early.json()["detail"]
     api.wait_terminal(pid, did)

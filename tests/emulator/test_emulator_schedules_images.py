@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from airflow_provider_drpipelines.emulator.cron import cron_error
@@ -23,7 +21,7 @@ def test_image_is_creating_then_ready_with_versions_and_logs(api: Api) -> None:
     assert created["versions"][0]["definition"]["packages"] == ["pandas==2.2"]
     assert created["versions"][0]["imageUri"] is None
     assert api("GET", f"/pipelines/images/{iid}/versions/1/logs").status_code == 409
-    time.sleep(0.35)
+    api.emu.advance(0.35)
     ready = api.ok("GET", f"/pipelines/images/{iid}/")
     assert ready["versions"][0]["status"] == "READY" and ready["versions"][0]["imageUri"]
     assert "pip install pandas==2.2" in api.ok("GET", f"/pipelines/images/{iid}/versions/1/logs")["logs"]
@@ -133,8 +131,9 @@ def test_invalid_cron_expressions(expression: str) -> None:
 
 def test_an_image_with_an_invalid_requirement_ends_error_with_pips_log(api: Api) -> None:
     iid = api.ok("POST", "/pipelines/images", 201, json={"name": "broken", "pip": ["pandas==="]})["id"]
-    while (image := api.ok("GET", f"/pipelines/images/{iid}"))["versions"][0]["status"] == "CREATING":
-        time.sleep(0.02)
+    assert api.ok("GET", f"/pipelines/images/{iid}")["versions"][0]["status"] == "CREATING"
+    api.emu.advance(0.35)
+    image = api.ok("GET", f"/pipelines/images/{iid}")
     assert image["versions"][0]["status"] == "ERROR"
     assert image["versions"][0]["errorDetail"] == "ERROR: Invalid requirement: 'pandas==='"
     assert image["versions"][0]["imageUri"] is None
