@@ -1,9 +1,9 @@
 """``DataRobotPipelinesHook``: the whole pipelines API behind an Airflow connection.
 
-The hook is the sync client (a pooled ``requests.Session``, see ``_sync_http``);
+The hook is the sync client (a pooled ``requests.Session``, see ``client.sync_transport``);
 :meth:`DataRobotPipelinesHook.aget_client` hands triggers the async client of ``async_client`` (aiohttp,
 one shared session per event loop). Both inherit every endpoint from ``PipelinesApi``, every transport
-rule from ``_wire`` and their TLS and proxy choice from ``ConnectionSettings``, so they differ only in
+rule from ``client.wire`` and their TLS and proxy choice from ``ConnectionSettings``, so they differ only in
 how bytes cross the network.
 """
 
@@ -21,13 +21,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import requests
 from airflow.providers.common.compat.sdk import BaseHook
 
-from airflow_provider_drpipelines import _sync_http, _wire
-from airflow_provider_drpipelines._answers import numbered_versions, objects, required
-from airflow_provider_drpipelines._endpoints import PipelinesApi
-from airflow_provider_drpipelines._limits import page_size_for
-from airflow_provider_drpipelines._polling import next_poll_delay
-from airflow_provider_drpipelines._readiness import refuse_failed_version
-from airflow_provider_drpipelines._wire import ApiRequest, RetryPolicy, log_request
+from airflow_provider_drpipelines.client import sync_transport, wire
+from airflow_provider_drpipelines.client.endpoints import PipelinesApi
+from airflow_provider_drpipelines.client.limits import page_size_for
+from airflow_provider_drpipelines.client.wire import ApiRequest, RetryPolicy, log_request
 from airflow_provider_drpipelines.connection import (
     CONN_TYPE,
     DEFAULT_CONN_ID,
@@ -52,11 +49,14 @@ from airflow_provider_drpipelines.statuses import (
     PipelineMode,
     ends_wait,
 )
+from airflow_provider_drpipelines.utils.answers import numbered_versions, objects, required
+from airflow_provider_drpipelines.utils.builds import refuse_failed_version
+from airflow_provider_drpipelines.utils.polling import next_poll_delay
 
 if TYPE_CHECKING:
     from collections.abc import Collection
 
-    from airflow_provider_drpipelines.async_client import DataRobotPipelinesAsyncClient
+    from airflow_provider_drpipelines.client.async_client import DataRobotPipelinesAsyncClient
 
 T = TypeVar("T")
 
@@ -64,7 +64,7 @@ T = TypeVar("T")
 class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
     """Interact with DataRobot pipelines through a ``datarobot_pipelines`` connection.
 
-    Every endpoint of :class:`~airflow_provider_drpipelines._endpoints.PipelinesApi` is a method of this hook
+    Every endpoint of :class:`~airflow_provider_drpipelines.client.endpoints.PipelinesApi` is a method of this hook
     and returns the decoded JSON body. Connection errors, timeouts, 429 and 5xx are retried with exponential
     backoff and jitter, honouring ``Retry-After``; a create whose answer was lost is reconciled, not re-sent.
 
@@ -116,7 +116,7 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
 
         :return: one wtforms ``StringField`` per extra of the connection.
         """
-        from airflow_provider_drpipelines._compat import connection_form_widgets
+        from airflow_provider_drpipelines.version_compat import connection_form_widgets
 
         return connection_form_widgets()
 
@@ -164,7 +164,7 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
 
     @cached_property
     def _session(self) -> requests.Session:
-        return _sync_http.new_session(self.settings)
+        return sync_transport.new_session(self.settings)
 
     def _send(self, request: ApiRequest, reconcile: Callable[[], T | None] | None = None) -> Any:
         """Send with the shared retry rule; a create is re-sent only after ``reconcile`` finds nothing."""
@@ -174,7 +174,7 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
             try:
                 return self._send_once(request)
             except DataRobotApiError as error:
-                step = _wire.plan_retry(
+                step = wire.plan_retry(
                     self.retry_policy,
                     request,
                     error,
@@ -196,7 +196,7 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         self, request: ApiRequest, error: DataRobotApiError, reconcile: Callable[[], T | None]
     ) -> T | None:
         """Look again and again, over the reconcile window, for what a create with a lost answer made."""
-        pauses = _wire.reconcile_pauses(request.timeout_within(self.settings.timeout))
+        pauses = wire.reconcile_pauses(request.timeout_within(self.settings.timeout))
         self.log.warning(
             "%s; it may still be carried out: looking for its effect over %.0f s before sending it again.",
             error,
@@ -204,27 +204,27 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         )
         return _keep_looking(pauses, reconcile)
 
-    @_wire.sealed
+    @wire.sealed
     def _send_once(self, request: ApiRequest) -> Any:
         settings = self.settings
-        started = _wire.request_started()
+        started = wire.request_started()
         try:
-            status, headers, content = _sync_http.exchange(self._session, settings, request)
+            status, headers, content = sync_transport.exchange(self._session, settings, request)
         except requests.exceptions.SSLError as err:
             log_request(self.log, request, "TLS error", started)
-            raise _wire.tls_error(request, settings.token, err) from None
+            raise wire.tls_error(request, settings.token, err) from None
         except (*_REQUEST_NEVER_SENT, UnicodeError) as err:
-            raise _wire.unsendable(request, settings.api_url, settings.token, err) from None
+            raise wire.unsendable(request, settings.api_url, settings.token, err) from None
         except requests.exceptions.RequestException as err:
             log_request(self.log, request, type(err).__name__, started)
-            raise _wire.connection_error(
+            raise wire.connection_error(
                 request, settings.api_url, settings.token, err, connected=_requests_connected(err)
             ) from None
         except DataRobotApiError:
             log_request(self.log, request, "answer over its size cap", started)
             raise
         log_request(self.log, request, status, started)
-        return _wire.interpret_response(request, status, headers, content, settings.token)
+        return wire.interpret_response(request, status, headers, content, settings.token)
 
     # --- pagination ---------------------------------------------------------------------------
     def iterate(
@@ -241,11 +241,11 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
             pages.
         """
         what = f"{getattr(list_method, '__name__', 'list')}()"
-        guard = _wire.PageGuard(what)
+        guard = wire.PageGuard(what)
         offset = 0
         while True:
             page = list_method(*args, offset=offset, limit=page_size, **kwargs)
-            items, more = _wire.page_items(what, page)
+            items, more = wire.page_items(what, page)
             guard.check(items)
             yield from items
             if not more:
@@ -263,7 +263,7 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         probe = _CaptureRequest()
         probe.list_pipelines(limit=1)
         try:  # one attempt, no retries: the UI waits for this answer
-            _wire.page_items("/pipelines", self._send_once(probe.request))
+            wire.page_items("/pipelines", self._send_once(probe.request))
         except DataRobotConfigError as err:
             return False, str(err)
         except ApiAuthError as err:
@@ -405,9 +405,9 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         :return: the run, or None if none showed up.
         """
         create_timeout = _run_create_request(pipeline_id, input_id, version, None).timeout_within(self.settings.timeout)
-        horizon = create_timeout + sum(_wire.reconcile_pauses(create_timeout))
+        horizon = create_timeout + sum(wire.reconcile_pauses(create_timeout))
         remaining = max(sent_at + horizon - time.time(), 0.0)
-        pauses = [0.0, *_wire.cut_pauses(_wire.reconcile_pauses(horizon), min(remaining, within or remaining))]
+        pauses = [0.0, *wire.cut_pauses(wire.reconcile_pauses(horizon), min(remaining, within or remaining))]
         self.log.info("Looking for the run of an interrupted create for input %s over %.0f s.", input_id, sum(pauses))
         return _keep_looking(pauses, lambda: self.run_created_since(pipeline_id, version, input_id, known_run_ids))
 
@@ -466,7 +466,7 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         :param payload: the payload to look for.
         :return: a lazy iterator over the matching inputs.
         """
-        wanted = _wire.json_normalised(payload)
+        wanted = wire.json_normalised(payload)
         # Pages small enough that a page of inputs as large as this one fits the client's answer cap.
         page_size = page_size_for(len(json.dumps(payload).encode()))
         listing = f"list_inputs({pipeline_id}, {version})"
@@ -650,9 +650,9 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
 
         It carries this hook's retry policy; use it from a trigger or other coroutine, never close its session.
 
-        :return: a :class:`~airflow_provider_drpipelines.async_client.DataRobotPipelinesAsyncClient`.
+        :return: a :class:`~airflow_provider_drpipelines.client.async_client.DataRobotPipelinesAsyncClient`.
         """
-        from airflow_provider_drpipelines.async_client import DataRobotPipelinesAsyncClient, shared_session
+        from airflow_provider_drpipelines.client.async_client import DataRobotPipelinesAsyncClient, shared_session
 
         settings = await self.aget_settings()
         return DataRobotPipelinesAsyncClient(settings, await shared_session(settings), self.retry_policy)

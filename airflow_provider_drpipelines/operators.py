@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
-from airflow_provider_drpipelines._results import DEFAULT_RESULT_SIZE_LIMIT, check_push_results, check_size_limit
-from airflow_provider_drpipelines._runs import DEFERRAL_GRACE, RunCreate, TrackedRun, kill_budget, version_argument
 from airflow_provider_drpipelines.connection import DEFAULT_CONN_ID
 from airflow_provider_drpipelines.exceptions import (
     ApiConflictError,
@@ -41,6 +39,14 @@ from airflow_provider_drpipelines.statuses import (
     SUCCESS_RUN_STATUSES,
     PipelineMode,
     ends_wait,
+)
+from airflow_provider_drpipelines.utils.results import DEFAULT_RESULT_SIZE_LIMIT, check_push_results, check_size_limit
+from airflow_provider_drpipelines.utils.tracked_runs import (
+    DEFERRAL_GRACE,
+    RunCreate,
+    TrackedRun,
+    kill_budget,
+    version_argument,
 )
 
 if TYPE_CHECKING:
@@ -72,7 +78,7 @@ def _check_payload_argument(payload: Any) -> None:
 
     Depth is checked before Airflow sees the payload: its template machinery walks it recursively.
     """
-    from airflow_provider_drpipelines._limits import check_payload_depth
+    from airflow_provider_drpipelines.client.limits import check_payload_depth
 
     if isinstance(payload, list | tuple | set | int | float | bool):
         raise DataRobotConfigError(
@@ -98,14 +104,14 @@ def _native(template: Any, rendered: Any) -> Any:
 
 def resolve_payload(template: Any, rendered: Any) -> dict[str, Any]:
     """The rendered ``payload`` argument as a JSON object, or a clear error before any API call."""
-    from airflow_provider_drpipelines._endpoints import json_object_payload
+    from airflow_provider_drpipelines.client.endpoints import json_object_payload
 
     value = _native(template, rendered)
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except RecursionError:  # JSON text (a .json file) nested past what the parser copes with
-            from airflow_provider_drpipelines._limits import too_deep
+            from airflow_provider_drpipelines.client.limits import too_deep
 
             raise too_deep("The pipeline input payload") from None
         except ValueError:
@@ -131,7 +137,7 @@ class PipelineTaskMixin:
 
     def _set_pipeline(self, pipeline_id: str | None, pipeline_name: str | None) -> None:
         """Exactly one of the two; a name is resolved to the id (one call) when the task runs."""
-        from airflow_provider_drpipelines._names import check_pipeline_reference
+        from airflow_provider_drpipelines.utils.names import check_pipeline_reference
 
         check_pipeline_reference(pipeline_id, pipeline_name, type(self).__name__)
         self.pipeline_id = pipeline_id  # type: ignore[assignment]
@@ -139,7 +145,7 @@ class PipelineTaskMixin:
 
     def _resolve_pipeline(self) -> None:
         if self.pipeline_name is not None and not self.pipeline_id:
-            from airflow_provider_drpipelines._names import resolve_pipeline_id
+            from airflow_provider_drpipelines.utils.names import resolve_pipeline_id
 
             self.pipeline_id = resolve_pipeline_id(self.hook, self.pipeline_name)
 
@@ -174,19 +180,19 @@ class _PipelinesOperator(PipelineTaskMixin, BaseOperator):
     # --- OpenLineage (the ``openlineage`` extra; see _lineage) -------------------------------------
     def get_openlineage_facets_on_start(self) -> Any:
         """The job's lineage (pipeline, version, source); never fails the task."""
-        from airflow_provider_drpipelines._lineage import facets
+        from airflow_provider_drpipelines.utils.lineage import facets
 
         return facets(self)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """The job's lineage and, for a run, its id, status, URL and image; never fails the task."""
-        from airflow_provider_drpipelines._lineage import facets
+        from airflow_provider_drpipelines.utils.lineage import facets
 
         return facets(self)
 
     def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
         """As on complete; the OpenLineage provider adds the task's error."""
-        from airflow_provider_drpipelines._lineage import facets
+        from airflow_provider_drpipelines.utils.lineage import facets
 
         return facets(self)
 
@@ -344,11 +350,11 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
 
     # --- execute ------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
-        from airflow_provider_drpipelines._endpoints import require_id
+        from airflow_provider_drpipelines.client.endpoints import require_id
 
         payload = None if self.payload is None else resolve_payload(self._payload_template, self.payload)
         if payload is not None and self.inject_openlineage_parent_info:
-            from airflow_provider_drpipelines._lineage import with_parent_info
+            from airflow_provider_drpipelines.utils.lineage import with_parent_info
 
             payload = with_parent_info(payload, context)
         if self.input_id is not None:
@@ -375,7 +381,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
 
     def _dry_run(self, context: Context, version_arg: int | str, payload: dict[str, Any] | None) -> dict[str, Any]:
         """Check what can be checked without creating anything; push the report, fail listing every problem."""
-        from airflow_provider_drpipelines._dryrun import DRY_RUN_XCOM_KEY, RunRequest, dry_run
+        from airflow_provider_drpipelines.utils.dry_run import DRY_RUN_XCOM_KEY, RunRequest, dry_run
 
         request = RunRequest(self.pipeline_id, version_arg, self.input_id, payload, self.image_id, self._result_tasks)
         report = dry_run(self.hook, request)
@@ -433,7 +439,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         version = self._scope(version_arg)
         hook = self.hook
         if (names := self._result_tasks) is not None:
-            from airflow_provider_drpipelines._results import check_task_names
+            from airflow_provider_drpipelines.utils.results import check_task_names
 
             self._call_or_diagnose_scope(version_arg, lambda: check_task_names(hook, self.pipeline_id, version, names))
         if self.reuse_existing_run and (adopted := self._existing_run(version, payload)) is not None:
@@ -529,7 +535,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         return self._finish(context, replace(run, status=status))
 
     def _defer(self, context: Context, run: TrackedRun, started_at: float, end_time: float | None = None) -> NoReturn:
-        from airflow_provider_drpipelines._runs import defer_on_run
+        from airflow_provider_drpipelines.utils.tracked_runs import defer_on_run
 
         if end_time is None and self.timeout is not None:
             end_time = time.time() + self.timeout
@@ -553,7 +559,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         """``execution_timeout`` as a wall-clock deadline: Airflow 3 does not enforce it while deferred."""
         if self.execution_timeout is None:
             return None
-        from airflow_provider_drpipelines._compat import execution_deadline_lead
+        from airflow_provider_drpipelines.version_compat import execution_deadline_lead
 
         started: datetime | None = getattr(context["ti"], "start_date", None)
         start = started.timestamp() if started else time.time()
@@ -566,8 +572,8 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         end_time: float | None = None,
         run_started_at: float | None = None,
     ) -> str:
-        from airflow_provider_drpipelines._runs import validate_event
         from airflow_provider_drpipelines.triggers import EVENT_ERROR, EVENT_TIMEOUT
+        from airflow_provider_drpipelines.utils.tracked_runs import validate_event
 
         event = validate_event(event)
         run = TrackedRun(event["pipeline_id"], event["run_id"], event.get("version"), event["status"])
@@ -596,15 +602,15 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         return self._finish(context, run)
 
     def _finish(self, context: Context, run: TrackedRun) -> str:
-        from airflow_provider_drpipelines._lineage import note_run_end
-        from airflow_provider_drpipelines._runs import raise_unless_completed
+        from airflow_provider_drpipelines.utils.lineage import note_run_end
+        from airflow_provider_drpipelines.utils.tracked_runs import raise_unless_completed
 
         self._waiting_on = None
         note_run_end(self, context, run.pipeline_id, run.run_id, run.version, run.status)
         raise_unless_completed(self.hook, run.pipeline_id, run.run_id, run.version, run.status, self.retry_failed_runs)
         self.log.info("Pipeline run %s COMPLETED.", run.run_id)
         if self.push_results is not False:
-            from airflow_provider_drpipelines._results import RESULTS_XCOM_KEY, collect_results
+            from airflow_provider_drpipelines.utils.results import RESULTS_XCOM_KEY, collect_results
 
             results = collect_results(
                 self.hook, run.pipeline_id, run.run_id, self._result_tasks, self.result_size_limit
@@ -669,7 +675,7 @@ class DataRobotCancelPipelineRunOperator(_PipelinesOperator):
         self.version = version
 
     def execute(self, context: Context) -> bool:
-        from airflow_provider_drpipelines._endpoints import require_id
+        from airflow_provider_drpipelines.client.endpoints import require_id
 
         require_id(self.run_id, "run_id")  # a blank rendered id fails before any API call
         self._resolve_pipeline()
@@ -715,7 +721,7 @@ class _WaitsUntilReady(_PipelinesOperator):
 
     def _wait(self, context: Context, target: Any, resume: dict[str, Any]) -> Any:
         """Wait for ``target``; whatever ends the wait goes to :meth:`_built` (here or after a deferral)."""
-        from airflow_provider_drpipelines._readiness import wait_in_worker
+        from airflow_provider_drpipelines.utils.builds import wait_in_worker
 
         deadline = None if self.timeout is None else time.time() + self.timeout
         if self.deferrable:
@@ -743,8 +749,8 @@ class _WaitsUntilReady(_PipelinesOperator):
         return self._built(context, target, status, detail, resume)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
-        from airflow_provider_drpipelines._readiness import Target
         from airflow_provider_drpipelines.triggers import EVENT_ERROR, EVENT_TIMEOUT
+        from airflow_provider_drpipelines.utils.builds import Target
 
         if not isinstance(event, dict) or not isinstance(event.get("target"), dict) or "status" not in event:
             raise DataRobotPipelinesError(f"Invalid event from DataRobotReadinessTrigger: {event!r}")
@@ -826,7 +832,7 @@ class DataRobotDeployPipelineOperator(_WaitsUntilReady):
         return next((c for c in candidates if c.exists()), candidates[0] if candidates else path)
 
     def execute(self, context: Context) -> Any:
-        from airflow_provider_drpipelines._lifecycle import PipelineSource, deploy, retire
+        from airflow_provider_drpipelines.utils.lifecycle import PipelineSource, deploy, retire
 
         source = PipelineSource.read(self._source_path())
         deployment = deploy(self.hook, source, self.pipeline_name, self.description, self.image_id, self.lock)
@@ -847,8 +853,8 @@ class DataRobotDeployPipelineOperator(_WaitsUntilReady):
         return self._wait(context, deployment.target, resume)
 
     def _built(self, context: Context, target: Any, status: str, detail: str | None, resume: dict[str, Any]) -> Any:
-        from airflow_provider_drpipelines._lifecycle import Deployment, retire, superseded_ids
-        from airflow_provider_drpipelines._readiness import raise_unless_ready
+        from airflow_provider_drpipelines.utils.builds import raise_unless_ready
+        from airflow_provider_drpipelines.utils.lifecycle import Deployment, retire, superseded_ids
 
         ready = status == target.ready
         if not ready and detail is None:  # read before the retire deletes a failed clone
@@ -889,7 +895,7 @@ class DataRobotPipelineImageOperator(_WaitsUntilReady):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        from airflow_provider_drpipelines._lifecycle import check_packages, check_python_version
+        from airflow_provider_drpipelines.utils.lifecycle import check_packages, check_python_version
 
         if not isinstance(name, str) or not name.strip():
             raise DataRobotConfigError(f"name must be a non-empty string, got {name!r}.")
@@ -905,7 +911,7 @@ class DataRobotPipelineImageOperator(_WaitsUntilReady):
         self.gpu = gpu
 
     def execute(self, context: Context) -> str:
-        from airflow_provider_drpipelines._lifecycle import (
+        from airflow_provider_drpipelines.utils.lifecycle import (
             ImageSpec,
             check_packages,
             check_python_version,
@@ -919,7 +925,7 @@ class DataRobotPipelineImageOperator(_WaitsUntilReady):
         return str(self._wait(context, target, {}))
 
     def _built(self, context: Context, target: Any, status: str, detail: str | None, resume: dict[str, Any]) -> Any:
-        from airflow_provider_drpipelines._readiness import raise_unless_ready
+        from airflow_provider_drpipelines.utils.builds import raise_unless_ready
 
         raise_unless_ready(self.hook, target, status, detail)
         return target.resource_id
@@ -965,7 +971,7 @@ class DataRobotGetPipelineRunResultsOperator(_PipelinesOperator):
         self.result_size_limit = check_size_limit(result_size_limit)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_drpipelines._results import RESULTS_XCOM_KEY, check_task_names, collect_results
+        from airflow_provider_drpipelines.utils.results import RESULTS_XCOM_KEY, check_task_names, collect_results
 
         self._resolve_pipeline()
         tasks = check_push_results(_native(self._tasks_template, self.tasks))

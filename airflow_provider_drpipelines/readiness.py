@@ -14,13 +14,13 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_drpipelines._polling import coalesced_delay, next_poll_delay, pause_after_failure
-from airflow_provider_drpipelines._readiness import Kind, Target
-from airflow_provider_drpipelines._wire import scrub
+from airflow_provider_drpipelines.client.wire import scrub
 from airflow_provider_drpipelines.connection import DEFAULT_CONN_ID
 from airflow_provider_drpipelines.exceptions import DataRobotApiError
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 from airflow_provider_drpipelines.triggers import EVENT_ERROR, EVENT_TIMEOUT
+from airflow_provider_drpipelines.utils.builds import Kind, Target
+from airflow_provider_drpipelines.utils.polling import coalesced_delay, next_poll_delay, pause_after_failure
 
 
 class DataRobotReadinessTrigger(BaseTrigger):

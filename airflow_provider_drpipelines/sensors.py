@@ -63,15 +63,15 @@ class DataRobotPipelineRunSensor(PipelineTaskMixin, BaseSensorOperator):
     def _run_version(self) -> int | None:
         """The run's version number (None for a draft run); ``latest`` costs one call, once."""
         if self._version is False:
-            from airflow_provider_drpipelines._runs import version_argument
+            from airflow_provider_drpipelines.utils.tracked_runs import version_argument
 
             self._resolve_pipeline()
             self._version = self._scope(version_argument(self.version, none_means_draft=True))
         return self._version  # type: ignore[return-value]
 
     def poke(self, context: Context) -> bool:
-        from airflow_provider_drpipelines._runs import raise_unless_completed
         from airflow_provider_drpipelines.statuses import ends_wait
+        from airflow_provider_drpipelines.utils.tracked_runs import raise_unless_completed
 
         version = self._run_version()
         status: str = self.hook.get_run_status(self.pipeline_id, self.run_id, version)["status"]
@@ -86,7 +86,7 @@ class DataRobotPipelineRunSensor(PipelineTaskMixin, BaseSensorOperator):
             return super().execute(context)
         if self.poke(context):
             return None
-        from airflow_provider_drpipelines._runs import TrackedRun, defer_on_run
+        from airflow_provider_drpipelines.utils.tracked_runs import TrackedRun, defer_on_run
 
         run = TrackedRun(self.pipeline_id, self.run_id, self._run_version(), "")
         defer_on_run(
@@ -104,9 +104,9 @@ class DataRobotPipelineRunSensor(PipelineTaskMixin, BaseSensorOperator):
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
         from airflow.providers.common.compat.sdk import AirflowSensorTimeout
 
-        from airflow_provider_drpipelines._runs import raise_unless_completed, validate_event
         from airflow_provider_drpipelines.exceptions import DataRobotPipelinesError
         from airflow_provider_drpipelines.triggers import EVENT_ERROR, EVENT_TIMEOUT
+        from airflow_provider_drpipelines.utils.tracked_runs import raise_unless_completed, validate_event
 
         event = validate_event(event)
         if event["status"] == EVENT_TIMEOUT:

@@ -14,13 +14,13 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_drpipelines import _compat
-from airflow_provider_drpipelines._polling import coalesced_delay, next_poll_delay, pause_after_failure
-from airflow_provider_drpipelines._wire import scrub
+from airflow_provider_drpipelines import version_compat
+from airflow_provider_drpipelines.client.wire import scrub
 from airflow_provider_drpipelines.connection import DEFAULT_CONN_ID
 from airflow_provider_drpipelines.exceptions import DataRobotApiError
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook  # here, not in run(): no stall on first use
 from airflow_provider_drpipelines.statuses import ends_wait
+from airflow_provider_drpipelines.utils.polling import coalesced_delay, next_poll_delay, pause_after_failure
 
 #: Event statuses besides the run's own: the wait ran out, or the run could not be followed.
 EVENT_TIMEOUT = "timeout"
@@ -218,7 +218,7 @@ class DataRobotPipelineRunTrigger(BaseTrigger):
         cancellation is a restart, a move to another triggerer or a trigger timeout, which keep the run.
         """
         user_action = bool(cancel.args) and cancel.args[0] == USER_ACTION_CANCEL_MSG
-        if user_action or _compat.TRIGGER_ON_KILL or not self.cancel_on_kill:
+        if user_action or version_compat.TRIGGER_ON_KILL or not self.cancel_on_kill:
             return
         try:
             still_ours = await self._task_still_deferred_on_this_try()
@@ -233,7 +233,7 @@ class DataRobotPipelineRunTrigger(BaseTrigger):
 
         if not (self.dag_id and self.task_id and self.dag_run_id):
             raise ValueError("the trigger does not know its task instance")
-        state, try_number = await sync_to_async(_compat.read_task_instance)(
+        state, try_number = await sync_to_async(version_compat.read_task_instance)(
             self.dag_id, self.task_id, self.dag_run_id, self.map_index
         )
         same_try = self.try_number is None or try_number is None or try_number == self.try_number

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from requests_mock import ANY
 
-from airflow_provider_drpipelines._wire import UploadFile, user_agent
+from airflow_provider_drpipelines.client.wire import UploadFile, user_agent
 from airflow_provider_drpipelines.exceptions import ApiNotFoundError, DataRobotConfigError
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 
@@ -240,7 +240,7 @@ def test_endpoint_request(hook, api, call, method, path, query, body):
 
 def test_every_public_endpoint_is_covered():
     """A new endpoint added to PipelinesApi must get a row in ENDPOINTS (or a dedicated test)."""
-    from airflow_provider_drpipelines._endpoints import PipelinesApi
+    from airflow_provider_drpipelines.client.endpoints import PipelinesApi
 
     recorded = set()
 

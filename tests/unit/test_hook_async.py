@@ -12,9 +12,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from airflow_provider_drpipelines import async_client
-from airflow_provider_drpipelines._wire import RetryPolicy, UploadFile, user_agent
-from airflow_provider_drpipelines.async_client import DataRobotPipelinesAsyncClient, shared_session
+from airflow_provider_drpipelines.client import async_client
+from airflow_provider_drpipelines.client.async_client import DataRobotPipelinesAsyncClient, shared_session
+from airflow_provider_drpipelines.client.wire import RetryPolicy, UploadFile, user_agent
 from airflow_provider_drpipelines.connection import ConnectionSettings
 from airflow_provider_drpipelines.exceptions import (
     ApiConflictError,
@@ -103,10 +103,10 @@ def test_delete_204_is_none(clock):
 
 
 def test_debug_line_per_request(clock, caplog):
-    caplog.set_level(logging.DEBUG, logger="airflow_provider_drpipelines.async_client")
+    caplog.set_level(logging.DEBUG, logger="airflow_provider_drpipelines.client.async_client")
     with ScriptedServer([reply(RUN_STATUS)]) as server:
         call(server, "get_run_status", "p1", "r1")
-    lines = [r.getMessage() for r in caplog.records if r.name == "airflow_provider_drpipelines.async_client"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "airflow_provider_drpipelines.client.async_client"]
     assert len(lines) == 1
     assert re.fullmatch(r"GET /pipelines/p1/dispatches/r1/status -> 200 in \d+ ms", lines[0])
 

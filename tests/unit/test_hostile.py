@@ -12,9 +12,9 @@ from urllib.parse import quote
 
 import pytest
 
-from airflow_provider_drpipelines import _wire
-from airflow_provider_drpipelines._wire import MAX_JSON_BYTES, RetryPolicy, parse_retry_after
-from airflow_provider_drpipelines.async_client import DataRobotPipelinesAsyncClient, shared_session
+from airflow_provider_drpipelines.client import wire
+from airflow_provider_drpipelines.client.async_client import DataRobotPipelinesAsyncClient, shared_session
+from airflow_provider_drpipelines.client.wire import MAX_JSON_BYTES, RetryPolicy, parse_retry_after
 from airflow_provider_drpipelines.connection import ConnectionSettings
 from airflow_provider_drpipelines.exceptions import (
     ApiAuthError,
@@ -231,7 +231,7 @@ def test_a_listing_that_ignores_offset_stops_with_a_clear_error():
 
 
 def test_a_listing_whose_pages_never_end_stops_at_the_maximum(monkeypatch):
-    monkeypatch.setattr(_wire, "MAX_PAGES", 5)
+    monkeypatch.setattr(wire, "MAX_PAGES", 5)
     counter = iter(range(10**6))
     with ScriptedServer([lambda request: _page([{"id": f"r{next(counter)}"}])]) as server:
         hook = sync_hook(settings(server.url))

@@ -14,7 +14,6 @@ import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
-from airflow_provider_drpipelines._runs import DEFERRAL_GRACE
 from airflow_provider_drpipelines.exceptions import (
     DataRobotApiError,
     DataRobotConfigError,
@@ -33,6 +32,7 @@ from airflow_provider_drpipelines.operators import (
     resolve_payload,
 )
 from airflow_provider_drpipelines.triggers import DataRobotPipelineRunTrigger
+from airflow_provider_drpipelines.utils.tracked_runs import DEFERRAL_GRACE
 
 from .conftest import (
     EMU_TOKEN,

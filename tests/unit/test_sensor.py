@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, TaskDeferred
 
-from airflow_provider_drpipelines._runs import DEFERRAL_GRACE
 from airflow_provider_drpipelines.exceptions import DataRobotConfigError, DataRobotPipelinesError, PipelineRunError
 from airflow_provider_drpipelines.sensors import DataRobotPipelineRunSensor
 from airflow_provider_drpipelines.triggers import DataRobotPipelineRunTrigger
+from airflow_provider_drpipelines.utils.tracked_runs import DEFERRAL_GRACE
 
 from .conftest import EMU_TOKEN, FakeTI, make_context, scripted, start_run
 

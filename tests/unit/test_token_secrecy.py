@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_drpipelines._wire import MAX_JSON_BYTES, RetryPolicy, scrub, secret_forms
-from airflow_provider_drpipelines.async_client import DataRobotPipelinesAsyncClient, shared_session
+from airflow_provider_drpipelines.client.async_client import DataRobotPipelinesAsyncClient, shared_session
+from airflow_provider_drpipelines.client.wire import MAX_JSON_BYTES, RetryPolicy, scrub, secret_forms
 from airflow_provider_drpipelines.connection import ConnectionSettings
 from airflow_provider_drpipelines.exceptions import (
     ApiConnectionError,

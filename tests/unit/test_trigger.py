@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
-from airflow_provider_drpipelines import _compat, async_client, triggers
-from airflow_provider_drpipelines._polling import WAKE_GRID
+from airflow_provider_drpipelines import triggers, version_compat
+from airflow_provider_drpipelines.client import async_client
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 from airflow_provider_drpipelines.triggers import USER_ACTION_CANCEL_MSG, DataRobotPipelineRunTrigger
+from airflow_provider_drpipelines.utils.polling import WAKE_GRID
 
 from .conftest import EMU_TOKEN, collect_events, run_events, run_status, scripted, start_run
 from .scripted_server import ScriptedServer, reply
@@ -410,7 +411,7 @@ def cancel_while_waiting(trigger: DataRobotPipelineRunTrigger, message: str | No
 @pytest.fixture
 def legacy(monkeypatch):
     """Airflow < 3.3 behaviour, with the task instance read answering ``state`` (records its arguments)."""
-    monkeypatch.setattr(_compat, "TRIGGER_ON_KILL", False)
+    monkeypatch.setattr(version_compat, "TRIGGER_ON_KILL", False)
     reads: list[tuple[Any, ...]] = []
 
     def answer(state: tuple[str | None, int | None]) -> list[tuple[Any, ...]]:
@@ -418,7 +419,7 @@ def legacy(monkeypatch):
             reads.append(args)
             return state
 
-        monkeypatch.setattr(_compat, "read_task_instance", read)
+        monkeypatch.setattr(version_compat, "read_task_instance", read)
         return reads
 
     return answer
@@ -457,12 +458,12 @@ def test_legacy_path_leaves_a_user_action_to_on_kill(make_trigger, emu, legacy):
 
 
 def test_legacy_path_keeps_the_run_when_the_state_cannot_be_read(make_trigger, emu, monkeypatch):
-    monkeypatch.setattr(_compat, "TRIGGER_ON_KILL", False)
+    monkeypatch.setattr(version_compat, "TRIGGER_ON_KILL", False)
 
     def broken(*args: Any) -> None:
         raise RuntimeError("no supervisor comms")
 
-    monkeypatch.setattr(_compat, "read_task_instance", broken)
+    monkeypatch.setattr(version_compat, "read_task_instance", broken)
     cancel_while_waiting(make_trigger(scripted(seconds=5)))
     assert deletes(emu) == []
 
@@ -483,8 +484,8 @@ def test_on_kill_then_legacy_cancel_cancels_once(make_trigger, emu, legacy):
 def test_on_airflow_3_3_a_cancel_alone_never_cancels_the_run(
     make_trigger, emu, dr_hook, pipeline, monkeypatch, message
 ):
-    monkeypatch.setattr(_compat, "TRIGGER_ON_KILL", True)
-    monkeypatch.setattr(_compat, "read_task_instance", lambda *a: ("failed", 1))
+    monkeypatch.setattr(version_compat, "TRIGGER_ON_KILL", True)
+    monkeypatch.setattr(version_compat, "read_task_instance", lambda *a: ("failed", 1))
     trigger = make_trigger(scripted(seconds=5))
 
     cancel_while_waiting(trigger, message)
@@ -514,7 +515,7 @@ def test_read_task_instance_on_airflow_3_0_to_3_2(monkeypatch, map_index, states
 
     monkeypatch.setattr(RuntimeTaskInstance, "get_task_states", staticmethod(get_task_states))
 
-    assert _compat.read_task_instance("dag", "task", "manual__1", map_index) == expected
+    assert version_compat.read_task_instance("dag", "task", "manual__1", map_index) == expected
     assert calls == [{"dag_id": "dag", "map_index": map_index, "task_ids": ["task"], "run_ids": ["manual__1"]}]
 
 

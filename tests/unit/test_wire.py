@@ -11,7 +11,7 @@ import pytest
 from airflow import __version__ as airflow_version
 
 from airflow_provider_drpipelines import __version__
-from airflow_provider_drpipelines._wire import (
+from airflow_provider_drpipelines.client.wire import (
     ApiRequest,
     RetryPolicy,
     RetryStep,

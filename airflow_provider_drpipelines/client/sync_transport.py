@@ -21,8 +21,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from airflow_provider_drpipelines import _wire
-from airflow_provider_drpipelines._wire import ApiRequest
+from airflow_provider_drpipelines.client import wire
+from airflow_provider_drpipelines.client.wire import ApiRequest
 from airflow_provider_drpipelines.connection import ConnectionSettings
 
 _READ_CHUNK = 64 * 1024
@@ -32,7 +32,7 @@ _deadline = threading.local()
 def new_session(settings: ConnectionSettings) -> requests.Session:
     session = requests.Session()
     session.trust_env = False  # proxies and CA bundles from the environment were weighed in ConnectionSettings
-    session.headers.update(_wire.auth_headers(settings.token))
+    session.headers.update(wire.auth_headers(settings.token))
     adapter = _ConnectionRulesAdapter(settings)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
@@ -45,7 +45,7 @@ def new_session(settings: ConnectionSettings) -> requests.Session:
 def exchange(session: requests.Session, settings: ConnectionSettings, request: ApiRequest) -> tuple[int, Any, bytes]:
     """Send ``request`` and read its answer within the deadline: ``(status, headers, body)``.
 
-    Raises requests' exceptions for failures without an answer, and ``_wire``'s for an oversized one.
+    Raises requests' exceptions for failures without an answer, and ``wire``'s for an oversized one.
     """
     timeout = request.timeout_within(settings.timeout)
     _deadline.at = time.monotonic() + timeout
@@ -70,16 +70,16 @@ def exchange(session: requests.Session, settings: ConnectionSettings, request: A
 def _read_capped(response: requests.Response, request: ApiRequest, secret: str) -> bytes:
     """At most the answer's cap: a 2xx over it is an error, an error page is cut (its status says enough)."""
     status = response.status_code
-    limit = _wire.answer_limit(request, status)
+    limit = wire.answer_limit(request, status)
     declared = response.headers.get("content-length", "")
     if 200 <= status < 300 and declared.isdigit() and int(declared) > limit:
-        raise _wire.too_large(request, status, limit, secret)
+        raise wire.too_large(request, status, limit, secret)
     body = bytearray()
     for chunk in response.iter_content(_READ_CHUNK):
         body += chunk
         if len(body) > limit:
             if 200 <= status < 300:
-                raise _wire.too_large(request, status, limit, secret)
+                raise wire.too_large(request, status, limit, secret)
             return bytes(body[:limit])
     return bytes(body)
 

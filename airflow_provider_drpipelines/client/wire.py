@@ -24,8 +24,7 @@ from typing import Any, Final, Literal, ParamSpec, Protocol, TypeVar
 from urllib.parse import quote, quote_plus
 
 from airflow_provider_drpipelines import __version__
-from airflow_provider_drpipelines._answers import objects
-from airflow_provider_drpipelines._limits import MAX_JSON_BYTES
+from airflow_provider_drpipelines.client.limits import MAX_JSON_BYTES
 from airflow_provider_drpipelines.exceptions import (
     ApiAuthError,
     ApiConflictError,
@@ -38,6 +37,7 @@ from airflow_provider_drpipelines.exceptions import (
     DataRobotConfigError,
     DataRobotPipelinesError,
 )
+from airflow_provider_drpipelines.utils.answers import objects
 
 QueryValue = str | int | float | bool
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
-from airflow_provider_drpipelines._limits import check_payload_depth, check_payload_size
-from airflow_provider_drpipelines._wire import MAX_TEXT_BYTES, ApiRequest, UploadFile
+from airflow_provider_drpipelines.client.limits import check_payload_depth, check_payload_size
+from airflow_provider_drpipelines.client.wire import MAX_TEXT_BYTES, ApiRequest, UploadFile
 from airflow_provider_drpipelines.exceptions import DataRobotConfigError
 
 R = TypeVar("R")
@@ -127,7 +127,7 @@ class PipelinesApi(Generic[R]):
 
     :class:`~airflow_provider_drpipelines.hooks.DataRobotPipelinesHook` inherits every method here and returns
     the decoded JSON body (a dict, a list for :meth:`list_task_executions`, None for a 204);
-    :class:`~airflow_provider_drpipelines.async_client.DataRobotPipelinesAsyncClient` returns an awaitable of
+    :class:`~airflow_provider_drpipelines.client.async_client.DataRobotPipelinesAsyncClient` returns an awaitable of
     the same. Scope is said one way everywhere: ``version=None`` is the draft, ``version=<n>`` the locked
     version n. Ids are percent-encoded into the path, and an argument the API would refuse raises
     :class:`~airflow_provider_drpipelines.exceptions.DataRobotConfigError` before any call. An error answer

@@ -1,7 +1,7 @@
 """Waiting for something the service builds asynchronously: a pipeline version or an execution image version.
 
 One description of each kind (which call polls it, which statuses end the wait), used by the worker's wait
-and by ``DataRobotReadinessTrigger``; the pace is ``_polling.next_poll_delay``, as for runs.
+and by ``DataRobotReadinessTrigger``; the pace is ``utils.polling.next_poll_delay``, as for runs.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from airflow_provider_drpipelines._answers import numbered_versions, optional
-from airflow_provider_drpipelines._polling import next_poll_delay
 from airflow_provider_drpipelines.exceptions import (
     DataRobotApiError,
     PipelineImageBuildError,
@@ -19,9 +17,11 @@ from airflow_provider_drpipelines.exceptions import (
     PipelineVersionFailedError,
 )
 from airflow_provider_drpipelines.statuses import ImageStatus, VersionStatus
+from airflow_provider_drpipelines.utils.answers import numbered_versions, optional
+from airflow_provider_drpipelines.utils.polling import next_poll_delay
 
 if TYPE_CHECKING:
-    from airflow_provider_drpipelines._endpoints import PipelinesApi
+    from airflow_provider_drpipelines.client.endpoints import PipelinesApi
     from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 
 R = TypeVar("R")

@@ -11,8 +11,6 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_drpipelines._answers import newest_version, numbered_versions
-from airflow_provider_drpipelines._results import task_names
 from airflow_provider_drpipelines.exceptions import ApiNotFoundError, PipelineDryRunError
 from airflow_provider_drpipelines.statuses import (
     EMULATOR_SCRIPT_KEY,
@@ -22,6 +20,8 @@ from airflow_provider_drpipelines.statuses import (
     PipelineMode,
     VersionStatus,
 )
+from airflow_provider_drpipelines.utils.answers import newest_version, numbered_versions
+from airflow_provider_drpipelines.utils.results import task_names
 
 if TYPE_CHECKING:
     from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook

@@ -4,7 +4,7 @@ Every trigger of a triggerer that uses the same connection settings shares one `
 per event loop (a bounded keep-alive pool with a DNS cache and happy eyeballs), as Airflow's own HTTP
 provider does. Sessions close when their event loop shuts down (``asyncio.run`` finalises the async
 generator that owns them), so neither the triggerer nor ``dag.test()`` leaves an unclosed session behind.
-Every rule about what to send and what an answer means lives in ``_wire`` and ``_endpoints``, shared
+Every rule about what to send and what an answer means lives in ``wire`` and ``endpoints``, shared
 with the sync hook; this module only moves bytes.
 """
 
@@ -20,9 +20,9 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from airflow_provider_drpipelines import _wire
-from airflow_provider_drpipelines._endpoints import PipelinesApi
-from airflow_provider_drpipelines._wire import ApiRequest, RetryPolicy, log_request
+from airflow_provider_drpipelines.client import wire
+from airflow_provider_drpipelines.client.endpoints import PipelinesApi
+from airflow_provider_drpipelines.client.wire import ApiRequest, RetryPolicy, log_request
 from airflow_provider_drpipelines.connection import ConnectionSettings
 from airflow_provider_drpipelines.exceptions import ApiConflictError, ApiNotFoundError, DataRobotApiError
 
@@ -40,7 +40,7 @@ _READ_CHUNK = 64 * 1024
 class DataRobotPipelinesAsyncClient(PipelinesApi[Awaitable[Any]]):
     """Every endpoint as a coroutine: never blocks the event loop.
 
-    Each method of :class:`~airflow_provider_drpipelines._endpoints.PipelinesApi` returns an awaitable of the
+    Each method of :class:`~airflow_provider_drpipelines.client.endpoints.PipelinesApi` returns an awaitable of the
     decoded JSON body the sync hook would return. Get one from
     :meth:`~airflow_provider_drpipelines.hooks.DataRobotPipelinesHook.aget_client` rather than building it.
 
@@ -65,18 +65,18 @@ class DataRobotPipelinesAsyncClient(PipelinesApi[Awaitable[Any]]):
             try:
                 return await self._send_once(request)
             except DataRobotApiError as error:
-                step = _wire.plan_retry(self.retry_policy, request, error, attempt, time.monotonic() - started, False)
+                step = wire.plan_retry(self.retry_policy, request, error, attempt, time.monotonic() - started, False)
                 if step is None:
                     raise
                 log.warning("%s; retrying in %.1f s (attempt %d)", error, step.delay, attempt + 1)
                 await asyncio.sleep(step.delay)
                 attempt += 1
 
-    @_wire.sealed_async
+    @wire.sealed_async
     async def _send_once(self, request: ApiRequest) -> Any:
         settings = self.settings
         timeout = request.timeout_within(settings.timeout)
-        started = _wire.request_started()
+        started = wire.request_started()
         try:
             async with self.session.request(
                 request.method,
@@ -95,12 +95,12 @@ class DataRobotPipelinesAsyncClient(PipelinesApi[Awaitable[Any]]):
             raise
         except aiohttp.ClientConnectorCertificateError as err:
             log_request(log, request, "TLS error", started)
-            raise _wire.tls_error(request, settings.token, err) from None
+            raise wire.tls_error(request, settings.token, err) from None
         except (aiohttp.InvalidURL, ValueError) as err:  # an unsendable URL or header: no transient fault
-            raise _wire.unsendable(request, settings.api_url, settings.token, err) from None
+            raise wire.unsendable(request, settings.api_url, settings.token, err) from None
         except (aiohttp.ClientError, asyncio.TimeoutError) as err:
             log_request(log, request, type(err).__name__, started)
-            raise _wire.connection_error(
+            raise wire.connection_error(
                 request,
                 settings.api_url,
                 settings.token,
@@ -110,7 +110,7 @@ class DataRobotPipelinesAsyncClient(PipelinesApi[Awaitable[Any]]):
                 malformed=isinstance(err, aiohttp.ClientResponseError),
             ) from None
         log_request(log, request, status, started)
-        return _wire.interpret_response(request, status, headers, content, settings.token)
+        return wire.interpret_response(request, status, headers, content, settings.token)
 
     async def cancel_run_if_active(self, pipeline_id: str, run_id: str, version: int | None) -> bool:
         """Cancel a run; one already terminal or gone is logged, not an error. True if this call cancelled it.
@@ -143,10 +143,10 @@ def _form_data(request: ApiRequest) -> aiohttp.FormData | None:
 
 async def _read_capped(response: aiohttp.ClientResponse, request: ApiRequest, secret: str) -> bytes:
     """At most the answer's cap: a 2xx over it is an error, an error page is cut (its status says enough)."""
-    limit = _wire.answer_limit(request, response.status)
+    limit = wire.answer_limit(request, response.status)
     declared = response.content_length
     if 200 <= response.status < 300 and declared is not None and declared > limit:
-        raise _wire.too_large(request, response.status, limit, secret)
+        raise wire.too_large(request, response.status, limit, secret)
     chunks: list[bytes] = []
     size = 0
     while size <= limit:
@@ -156,7 +156,7 @@ async def _read_capped(response: aiohttp.ClientResponse, request: ApiRequest, se
         chunks.append(chunk)
         size += len(chunk)
     if 200 <= response.status < 300:
-        raise _wire.too_large(request, response.status, limit, secret)
+        raise wire.too_large(request, response.status, limit, secret)
     response.close()  # the rest of an oversized error page is not worth keeping the connection for
     return b"".join(chunks)[:limit]
 
@@ -234,7 +234,7 @@ def new_session(settings: ConnectionSettings) -> aiohttp.ClientSession:
     )
     return aiohttp.ClientSession(
         connector=connector,
-        headers=_wire.auth_headers(settings.token),
+        headers=wire.auth_headers(settings.token),
         trust_env=False,  # the environment's proxies were weighed once, in ConnectionSettings.proxy_url()
         raise_for_status=False,
     )

@@ -1,6 +1,6 @@
 """Deploying a pipeline from its source file and providing an execution image, idempotently.
 
-The operators call these from the worker; the waits until READY live in ``_readiness``.
+The operators call these from the worker; the waits until READY live in ``utils.builds``.
 """
 
 from __future__ import annotations
@@ -12,10 +12,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_drpipelines._answers import newest_version, numbered_versions, required
-from airflow_provider_drpipelines._names import pipelines_named
-from airflow_provider_drpipelines._readiness import IMAGE_VERSION, PIPELINE_VERSION, Target
-from airflow_provider_drpipelines._source import default_pipeline_name, pipeline_functions
 from airflow_provider_drpipelines.exceptions import (
     ApiConflictError,
     ApiNotFoundError,
@@ -23,11 +19,15 @@ from airflow_provider_drpipelines.exceptions import (
     DataRobotPipelinesError,
 )
 from airflow_provider_drpipelines.statuses import IMAGE_PYTHON_VERSIONS, ImageStatus, PipelineMode
+from airflow_provider_drpipelines.utils.answers import newest_version, numbered_versions, required
+from airflow_provider_drpipelines.utils.builds import IMAGE_VERSION, PIPELINE_VERSION, Target
+from airflow_provider_drpipelines.utils.names import pipelines_named
+from airflow_provider_drpipelines.utils.source import default_pipeline_name, pipeline_functions
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from airflow_provider_drpipelines._wire import UploadFile
+    from airflow_provider_drpipelines.client.wire import UploadFile
     from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 
 
@@ -64,7 +64,7 @@ class PipelineSource:
         return default_pipeline_name(functions[0].name)
 
     def upload(self) -> UploadFile:
-        from airflow_provider_drpipelines._wire import UploadFile
+        from airflow_provider_drpipelines.client.wire import UploadFile
 
         return UploadFile(filename=self.path.name, content=self.text.encode("utf-8"))
 

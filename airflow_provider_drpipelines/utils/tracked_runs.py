@@ -94,7 +94,7 @@ def kill_budget() -> float | None:
     Airflow calls ``on_kill`` while it handles an execution timeout (nothing kills the process then), or from
     its SIGTERM handler (mark failed, a lost heartbeat, a worker shutting down), which SIGKILL follows.
     """
-    from airflow_provider_drpipelines._compat import handling_execution_timeout, sigterm_grace
+    from airflow_provider_drpipelines.version_compat import handling_execution_timeout, sigterm_grace
 
     return None if handling_execution_timeout() else max(sigterm_grace() - _KILL_MARGIN, 1.0)
 
