@@ -61,7 +61,8 @@ def _proxy(module: Any, **overrides: Any) -> Any:
 
 def trigger_polls(poll_interval: float, max_poll_interval: float, end: float) -> FakeClock:
     """The real trigger loop on a fake clock; returns the clock with the time of every status call."""
-    from airflow_provider_drpipelines import hooks, triggers
+    from airflow_provider_drpipelines.hooks import pipelines as hooks
+    from airflow_provider_drpipelines.triggers import run as triggers
 
     clock = FakeClock()
 
@@ -101,7 +102,7 @@ def trigger_polls(poll_interval: float, max_poll_interval: float, end: float) ->
 
 def worker_polls(poll_interval: float, max_poll_interval: float, end: float) -> FakeClock:
     """The real worker/sensor wait (``hook.wait_for_run``) on a fake clock."""
-    from airflow_provider_drpipelines import hooks
+    from airflow_provider_drpipelines.hooks import pipelines as hooks
 
     clock = FakeClock()
 

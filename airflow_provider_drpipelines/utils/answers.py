@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from airflow_provider_drpipelines.exceptions import ApiResponseError
+from airflow_provider_drpipelines.exceptions import ApiResponseError, PipelineVersionFailedError
+from airflow_provider_drpipelines.statuses import VersionStatus
 
 T = TypeVar("T")
 
@@ -88,3 +89,13 @@ _KINDS: dict[type, str] = {
 def _shown(value: Any) -> str:
     """The JSON kind of a value, never the value itself: a server may echo anything, the token included."""
     return _KINDS.get(type(value), type(value).__name__)
+
+
+def refuse_failed_version(label: str, pipeline: dict[str, Any], number: int) -> int:
+    """``number``, unless the pipeline's listing shows that version FAILED: nothing can run it."""
+    entry = numbered_versions(f"get_pipeline({pipeline.get('id')})", pipeline).get(number, {})
+    if entry.get("status") == VersionStatus.FAILED:
+        raise PipelineVersionFailedError(
+            f"{label} version {number} is FAILED and cannot run: {entry.get('errorDetail') or 'no error detail'}"
+        )
+    return number

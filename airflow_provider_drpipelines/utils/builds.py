@@ -102,16 +102,6 @@ class Target:
         return asdict(self)
 
 
-def refuse_failed_version(label: str, pipeline: dict[str, Any], number: int) -> int:
-    """``number``, unless the pipeline's listing shows that version FAILED: nothing can run it."""
-    entry = numbered_versions(f"get_pipeline({pipeline.get('id')})", pipeline).get(number, {})
-    if entry.get("status") == VersionStatus.FAILED:
-        raise PipelineVersionFailedError(
-            f"{label} version {number} is FAILED and cannot run: {entry.get('errorDetail') or 'no error detail'}"
-        )
-    return number
-
-
 def wait_in_worker(
     hook: DataRobotPipelinesHook,
     target: Target,

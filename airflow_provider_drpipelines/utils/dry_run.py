@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 
 OK, PROBLEM, NOT_CHECKED = "ok", "problem", "not checked"
-#: XCom key of the report of a dry run that found problems (a passing one is the return value).
-DRY_RUN_XCOM_KEY = "dry_run_report"
 
 
 @dataclass

@@ -21,8 +21,6 @@ from airflow_provider_drpipelines.utils.answers import broken_answer, objects, o
 if TYPE_CHECKING:
     from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 
-#: XCom key of the per-task results the run and results operators push.
-RESULTS_XCOM_KEY = "pipeline_results"
 #: Largest JSON-encoded result value (bytes) copied into an XCom.
 DEFAULT_RESULT_SIZE_LIMIT = 64 * 1024
 

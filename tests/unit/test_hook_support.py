@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from airflow_provider_drpipelines import hooks
+from airflow_provider_drpipelines.hooks import pipelines as hooks
 from airflow_provider_drpipelines.client import async_client
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 

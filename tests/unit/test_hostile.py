@@ -195,7 +195,7 @@ def test_retry_after_is_bounded_and_never_crashes(value, expected):
 
 
 def test_the_trigger_never_pauses_past_its_longest_poll_interval_for_retry_after(conn_env, monkeypatch):
-    from airflow_provider_drpipelines import triggers
+    from airflow_provider_drpipelines.triggers import run as triggers
 
     from .test_hook_support import AsyncioWithSleep
 

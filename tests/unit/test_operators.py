@@ -27,12 +27,11 @@ from airflow_provider_drpipelines.operators import (
     DataRobotCancelPipelineRunOperator,
     DataRobotCreatePipelineInputOperator,
     DataRobotRunPipelineOperator,
-    TrackedRun,
-    _native,
     resolve_payload,
 )
 from airflow_provider_drpipelines.triggers import DataRobotPipelineRunTrigger
-from airflow_provider_drpipelines.utils.tracked_runs import DEFERRAL_GRACE
+from airflow_provider_drpipelines.utils.templating import native_value
+from airflow_provider_drpipelines.utils.tracked_runs import DEFERRAL_GRACE, TrackedRun
 
 from .conftest import (
     EMU_TOKEN,
@@ -192,7 +191,7 @@ def test_input_for_the_draft_of_a_locked_pipeline_is_refused(emu, pipeline):
     ],
 )
 def test_native_rendering(template, rendered, expected):
-    assert _native(template, rendered) == expected
+    assert native_value(template, rendered) == expected
     assert resolve_payload(template, rendered) == expected
 
 

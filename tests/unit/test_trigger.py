@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
-from airflow_provider_drpipelines import triggers, version_compat
+from airflow_provider_drpipelines import version_compat
+from airflow_provider_drpipelines.triggers import run as triggers
 from airflow_provider_drpipelines.client import async_client
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 from airflow_provider_drpipelines.triggers import USER_ACTION_CANCEL_MSG, DataRobotPipelineRunTrigger

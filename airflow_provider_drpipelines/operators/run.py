@@ -1,211 +1,56 @@
-"""Operators: create pipeline inputs, run locked pipeline versions, cancel runs.
+"""Operators that create pipeline inputs, run pipeline versions and cancel runs.
 
-DAG files import this module on every parse, so it imports only what a DAG needs to be *defined*; the
+DAG files import them on every parse, so this module imports only what a DAG needs to be *defined*; the
 hook (requests), the trigger and the API machinery are imported when a task runs.
 """
 
 from __future__ import annotations
 
-import ast
-import json
-import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.providers.common.compat.sdk import BaseOperator, conf
-
-from airflow_provider_drpipelines.connection import DEFAULT_CONN_ID
 from airflow_provider_drpipelines.exceptions import (
     ApiConflictError,
     ApiNotFoundError,
     DataRobotApiError,
     DataRobotConfigError,
     DataRobotPipelinesError,
-    PipelineNotReadyError,
     PipelineRunTimeoutError,
 )
-from airflow_provider_drpipelines.links import (
-    RUN_ID_XCOM_KEY,
-    RUN_URL_XCOM_KEY,
-    VERSION_XCOM_KEY,
-    DataRobotPipelineRunLink,
-)
+from airflow_provider_drpipelines.links import DataRobotPipelineRunLink
+from airflow_provider_drpipelines.operators.base import PipelinesBaseOperator
 from airflow_provider_drpipelines.statuses import (
     ACTIVE_RUN_STATUSES,
     SUCCESS_RUN_STATUSES,
     PipelineMode,
     ends_wait,
 )
+from airflow_provider_drpipelines.utils.pipeline_task import default_deferrable, positive_seconds
 from airflow_provider_drpipelines.utils.results import DEFAULT_RESULT_SIZE_LIMIT, check_push_results, check_size_limit
+from airflow_provider_drpipelines.utils.templating import check_payload_argument, resolve_payload
 from airflow_provider_drpipelines.utils.tracked_runs import (
-    DEFERRAL_GRACE,
     RunCreate,
     TrackedRun,
     kill_budget,
     version_argument,
 )
+from airflow_provider_drpipelines.xcom_keys import (
+    DRY_RUN_XCOM_KEY,
+    RESULTS_XCOM_KEY,
+    RUN_ID_XCOM_KEY,
+    RUN_STATE_KEY,
+    RUN_URL_XCOM_KEY,
+    VERSION_XCOM_KEY,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 
-T = TypeVar("T")
-#: Key of the run this task started, in Airflow >= 3.3's task state store (kept across tries).
-RUN_STATE_KEY = "datarobot_pipeline_run"
-_SINGLE_EXPRESSION = re.compile(r"\{\{(?:(?!\}\}).)*\}\}", re.DOTALL)
-
-
-def _default_deferrable() -> bool:
-    return bool(conf.getboolean("operators", "default_deferrable", fallback=False))
-
-
-def _seconds(value: float | timedelta | None, what: str) -> float | None:
-    if value is None:
-        return None
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if seconds <= 0:
-        raise DataRobotConfigError(f"{what} must be positive, got {value!r}.")
-    return seconds
-
-
-def _check_payload_argument(payload: Any) -> None:
-    """Refuse at DAG-parse time what can never be a JSON object (templates and XComArgs are checked later).
-
-    Depth is checked before Airflow sees the payload: its template machinery walks it recursively.
-    """
-    from airflow_provider_drpipelines.client.limits import check_payload_depth
-
-    if isinstance(payload, list | tuple | set | int | float | bool):
-        raise DataRobotConfigError(
-            f"payload must be a JSON object (dict) or the path of a .json file, got {type(payload).__name__}."
-        )
-    check_payload_depth(payload)
-
-
-def _native(template: Any, rendered: Any) -> Any:
-    """Give a value written as exactly one ``{{ ... }}`` its native type, as Airflow's native rendering does."""
-    if isinstance(rendered, dict) and isinstance(template, dict):
-        return {key: _native(template.get(key), value) for key, value in rendered.items()}
-    if isinstance(rendered, list) and isinstance(template, list) and len(rendered) == len(template):
-        return [_native(t, r) for t, r in zip(template, rendered, strict=True)]
-    if isinstance(rendered, str) and isinstance(template, str) and _SINGLE_EXPRESSION.fullmatch(template.strip()):
-        try:
-            value = ast.literal_eval(rendered)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            return rendered
-        return list(value) if isinstance(value, tuple) else value
-    return rendered
-
-
-def resolve_payload(template: Any, rendered: Any) -> dict[str, Any]:
-    """The rendered ``payload`` argument as a JSON object, or a clear error before any API call."""
-    from airflow_provider_drpipelines.client.endpoints import json_object_payload
-
-    value = _native(template, rendered)
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except RecursionError:  # JSON text (a .json file) nested past what the parser copes with
-            from airflow_provider_drpipelines.client.limits import too_deep
-
-            raise too_deep("The pipeline input payload") from None
-        except ValueError:
-            raise DataRobotConfigError(
-                f"payload is a string that is not JSON: {value[:80]!r}. Pass a dict, or the path of a .json "
-                "file relative to the DAG folder or template_searchpath."
-            ) from None
-    return json_object_payload(value)
-
-
-class PipelineTaskMixin:
-    """What every task of this provider does with its connection and its pipeline, for the operators and
-    the sensor alike: one hook per task, a pipeline named by id or by name, and a version scope."""
-
-    datarobot_pipelines_conn_id: str
-    hook_params: dict[str, Any]
-    pipeline_id: str
-    pipeline_name: str | None = None
-
-    def _set_connection(self, conn_id: str, hook_params: dict[str, Any] | None) -> None:
-        self.datarobot_pipelines_conn_id = conn_id
-        self.hook_params = hook_params or {}
-
-    def _set_pipeline(self, pipeline_id: str | None, pipeline_name: str | None) -> None:
-        """Exactly one of the two; a name is resolved to the id (one call) when the task runs."""
-        from airflow_provider_drpipelines.utils.names import check_pipeline_reference
-
-        check_pipeline_reference(pipeline_id, pipeline_name, type(self).__name__)
-        self.pipeline_id = pipeline_id  # type: ignore[assignment]
-        self.pipeline_name = pipeline_name
-
-    def _resolve_pipeline(self) -> None:
-        if self.pipeline_name is not None and not self.pipeline_id:
-            from airflow_provider_drpipelines.utils.names import resolve_pipeline_id
-
-            self.pipeline_id = resolve_pipeline_id(self.hook, self.pipeline_name)
-
-    @cached_property
-    def hook(self) -> DataRobotPipelinesHook:
-        from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
-
-        return DataRobotPipelinesHook(self.datarobot_pipelines_conn_id, **self.hook_params)
-
-    def _scope(self, version: int | str) -> int | None:
-        """The version number to address (``latest`` costs one call), or None for the draft."""
-        if version == PipelineMode.DRAFT:
-            return None
-        if isinstance(version, int):
-            return version
-        return self.hook.resolve_version(self.pipeline_id, version)
-
-
-class _PipelinesOperator(PipelineTaskMixin, BaseOperator):
-    """The operators' common arguments: the connection and the hook's retry settings."""
-
-    def __init__(
-        self,
-        *,
-        datarobot_pipelines_conn_id: str = DEFAULT_CONN_ID,
-        hook_params: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self._set_connection(datarobot_pipelines_conn_id, hook_params)
-
-    # --- OpenLineage (the ``openlineage`` extra; see _lineage) -------------------------------------
-    def get_openlineage_facets_on_start(self) -> Any:
-        """The job's lineage (pipeline, version, source); never fails the task."""
-        from airflow_provider_drpipelines.utils.lineage import facets
-
-        return facets(self)
-
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """The job's lineage and, for a run, its id, status, URL and image; never fails the task."""
-        from airflow_provider_drpipelines.utils.lineage import facets
-
-        return facets(self)
-
-    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
-        """As on complete; the OpenLineage provider adds the task's error."""
-        from airflow_provider_drpipelines.utils.lineage import facets
-
-        return facets(self)
-
-    def _call_or_diagnose_scope(self, version: int | str, call: Callable[[], T]) -> T:
-        """Run a call in a version's scope; turn a bare 404/409 into what is wrong with pipeline or version."""
-        try:
-            return call()
-        except (ApiNotFoundError, ApiConflictError):
-            self.hook.resolve_version(self.pipeline_id, version)
-            raise
-
-
-class DataRobotCreatePipelineInputOperator(_PipelinesOperator):
+class DataRobotCreatePipelineInputOperator(PipelinesBaseOperator):
     """Create a pipeline input (a JSON payload a run consumes) and return its id.
 
     :param pipeline_id: the pipeline.
@@ -228,7 +73,7 @@ class DataRobotCreatePipelineInputOperator(_PipelinesOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        _check_payload_argument(payload)
+        check_payload_argument(payload)
         self._set_pipeline(pipeline_id, pipeline_name)
         self.payload = payload
         self._payload_template = payload
@@ -249,7 +94,7 @@ class DataRobotCreatePipelineInputOperator(_PipelinesOperator):
         return input_id
 
 
-class DataRobotRunPipelineOperator(_PipelinesOperator):
+class DataRobotRunPipelineOperator(PipelinesBaseOperator):
     """Run a locked pipeline version and return the run id.
 
     :param pipeline_id: the pipeline.
@@ -298,7 +143,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         payload: dict[str, Any] | str | None = None,
         image_id: str | None = None,
         wait_for_completion: bool = True,
-        deferrable: bool = _default_deferrable(),
+        deferrable: bool = default_deferrable(),
         poll_interval: float = 10.0,
         max_poll_interval: float = 300.0,
         timeout: float | timedelta | None = None,
@@ -321,7 +166,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         if (input_id is None) == (payload is None):
             raise DataRobotConfigError("Pass exactly one of input_id and payload to DataRobotRunPipelineOperator.")
         if payload is not None:
-            _check_payload_argument(payload)
+            check_payload_argument(payload)
         if poll_interval <= 0 or max_poll_interval <= 0:
             raise DataRobotConfigError("poll_interval and max_poll_interval must be positive.")
         self.version = version
@@ -333,7 +178,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
-        self.timeout = _seconds(timeout, "timeout")
+        self.timeout = positive_seconds(timeout, "timeout")
         self.cancel_on_kill = cancel_on_kill
         self.reuse_existing_run = reuse_existing_run
         self.durable = durable
@@ -381,7 +226,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
 
     def _dry_run(self, context: Context, version_arg: int | str, payload: dict[str, Any] | None) -> dict[str, Any]:
         """Check what can be checked without creating anything; push the report, fail listing every problem."""
-        from airflow_provider_drpipelines.utils.dry_run import DRY_RUN_XCOM_KEY, RunRequest, dry_run
+        from airflow_provider_drpipelines.utils.dry_run import RunRequest, dry_run
 
         request = RunRequest(self.pipeline_id, version_arg, self.input_id, payload, self.image_id, self._result_tasks)
         report = dry_run(self.hook, request)
@@ -610,7 +455,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
         raise_unless_completed(self.hook, run.pipeline_id, run.run_id, run.version, run.status, self.retry_failed_runs)
         self.log.info("Pipeline run %s COMPLETED.", run.run_id)
         if self.push_results is not False:
-            from airflow_provider_drpipelines.utils.results import RESULTS_XCOM_KEY, collect_results
+            from airflow_provider_drpipelines.utils.results import collect_results
 
             results = collect_results(
                 self.hook, run.pipeline_id, run.run_id, self._result_tasks, self.result_size_limit
@@ -649,7 +494,7 @@ class DataRobotRunPipelineOperator(_PipelinesOperator):
             )
 
 
-class DataRobotCancelPipelineRunOperator(_PipelinesOperator):
+class DataRobotCancelPipelineRunOperator(PipelinesBaseOperator):
     """Cancel a pipeline run; returns True if this call cancelled it, False if it had already ended.
 
     :param pipeline_id: the pipeline.
@@ -693,294 +538,3 @@ class DataRobotCancelPipelineRunOperator(_PipelinesOperator):
             ) from err
         self.log.info("Cancelled run %s.", self.run_id)
         return True
-
-
-def _is_template(value: Any) -> bool:
-    return isinstance(value, str) and "{{" in value
-
-
-class _WaitsUntilReady(_PipelinesOperator):
-    """Waiting for a pipeline version or image version to be built: in the worker, or deferred."""
-
-    def __init__(
-        self,
-        *,
-        timeout: float | timedelta | None = None,
-        deferrable: bool = _default_deferrable(),
-        poll_interval: float = 5.0,
-        max_poll_interval: float = 60.0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        if poll_interval <= 0 or max_poll_interval <= 0:
-            raise DataRobotConfigError("poll_interval and max_poll_interval must be positive.")
-        self.timeout = _seconds(timeout, "timeout")
-        self.deferrable = deferrable
-        self.poll_interval = poll_interval
-        self.max_poll_interval = max_poll_interval
-
-    def _wait(self, context: Context, target: Any, resume: dict[str, Any]) -> Any:
-        """Wait for ``target``; whatever ends the wait goes to :meth:`_built` (here or after a deferral)."""
-        from airflow_provider_drpipelines.utils.builds import wait_in_worker
-
-        deadline = None if self.timeout is None else time.time() + self.timeout
-        if self.deferrable:
-            from airflow_provider_drpipelines.readiness import DataRobotReadinessTrigger
-
-            trigger = DataRobotReadinessTrigger(
-                kind=target.kind,
-                resource_id=target.resource_id,
-                version=target.version,
-                conn_id=self.datarobot_pipelines_conn_id,
-                poll_interval=self.poll_interval,
-                max_poll_interval=self.max_poll_interval,
-                end_time=deadline,
-                resume=resume,
-            )
-            backstop = None if self.timeout is None else timedelta(seconds=self.timeout) + DEFERRAL_GRACE
-            self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop)
-        status, detail = wait_in_worker(
-            self.hook,
-            target,
-            poll_interval=self.poll_interval,
-            max_poll_interval=self.max_poll_interval,
-            deadline=deadline,
-        )
-        return self._built(context, target, status, detail, resume)
-
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
-        from airflow_provider_drpipelines.triggers import EVENT_ERROR, EVENT_TIMEOUT
-        from airflow_provider_drpipelines.utils.builds import Target
-
-        if not isinstance(event, dict) or not isinstance(event.get("target"), dict) or "status" not in event:
-            raise DataRobotPipelinesError(f"Invalid event from DataRobotReadinessTrigger: {event!r}")
-        if event["status"] == EVENT_TIMEOUT:
-            raise PipelineNotReadyError(event["message"])
-        if event["status"] == EVENT_ERROR:
-            raise DataRobotPipelinesError(event["message"])
-        # What the task needs afterwards travels in the event: a deferral's kwargs do not survive dag.test().
-        target, resume = Target(**event["target"]), event.get("resume") or {}
-        return self._built(context, target, event["status"], event.get("error_detail"), resume)
-
-    def _built(self, context: Context, target: Any, status: str, detail: str | None, resume: dict[str, Any]) -> Any:
-        raise NotImplementedError
-
-
-class DataRobotDeployPipelineOperator(_WaitsUntilReady):
-    """Deploy a pipeline from its source file; returns ``{"pipeline_id": ..., "version": ...}``.
-
-    Both are also pushed as the XComs ``pipeline_id`` and ``version``, for a run operator to template from,
-    with ``changed``: whether this deploy created or changed anything.
-    The pipeline is found by its exact name (``pipeline_name``, else the name the service derives from the
-    ``@pipeline`` function). Deploying the same source again creates nothing. A changed source becomes a
-    new version of a draft pipeline; a locked pipeline is never changed: it is cloned (same name, image,
-    description and latest input), the clone gets the new source and is locked, and once its version is
-    READY the old pipeline is deleted (a soft delete in DataRobot: its versions and runs stay visible) so the
-    name names exactly one active pipeline. A clone whose version FAILS is deleted instead.
-
-    Every step is chosen from what the server shows and sent exactly once (a lost answer is looked for first;
-    "already locked" counts as done), so a retry finishes what a failed try left (a clone to upload to, lock
-    or wait for, an old pipeline to retire) and two deploys of one name at once keep the oldest pipeline.
-
-    :param source: path of the ``.py`` file (templated), relative to the DAG folder or ``template_searchpath``.
-    :param pipeline_name: the pipeline's name; defaults to the title-cased ``@pipeline`` function name.
-    :param description: description set on a created or updated pipeline.
-    :param image_id: execution image linked to a created or updated pipeline.
-    :param lock: lock the pipeline so its version can run (a draft is never locked otherwise).
-    :param wait_for_ready: wait until the version is READY (a FAILED version fails the task with its errorDetail).
-        Without the wait, a replaced locked pipeline is deleted at once.
-    :param timeout: how long to wait for READY.
-    :param deferrable: wait in the triggerer instead of the worker.
-    """
-
-    template_fields: Sequence[str] = ("source", "pipeline_name", "description", "image_id")
-
-    def __init__(
-        self,
-        *,
-        source: str,
-        pipeline_name: str | None = None,
-        description: str | None = None,
-        image_id: str | None = None,
-        lock: bool = True,
-        wait_for_ready: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        if not isinstance(source, str) or not source.strip():
-            raise DataRobotConfigError(f"source must be the path of a .py file, got {source!r}.")
-        if not _is_template(source) and not source.endswith(".py"):
-            raise DataRobotConfigError(f"source must be a .py file, got {source!r}.")
-        self.source = source
-        self.pipeline_name = pipeline_name
-        self.description = description
-        self.image_id = image_id
-        self.lock = lock
-        self.wait_for_ready = wait_for_ready
-
-    def _source_path(self) -> Any:
-        """The source file: absolute, or the first match in the DAG folder and ``template_searchpath``."""
-        from pathlib import Path
-
-        path = Path(self.source)
-        if path.is_absolute():
-            return path
-        dag = getattr(self, "dag", None)
-        searchpath = getattr(dag, "template_searchpath", None) or []
-        folders = [getattr(dag, "folder", None), *([searchpath] if isinstance(searchpath, str) else searchpath)]
-        candidates = [Path(folder) / path for folder in folders if folder]
-        return next((c for c in candidates if c.exists()), candidates[0] if candidates else path)
-
-    def execute(self, context: Context) -> Any:
-        from airflow_provider_drpipelines.utils.lifecycle import PipelineSource, deploy, retire
-
-        source = PipelineSource.read(self._source_path())
-        deployment = deploy(self.hook, source, self.pipeline_name, self.description, self.image_id, self.lock)
-        ti = context["ti"]
-        ti.xcom_push(key="pipeline_id", value=deployment.pipeline_id)
-        ti.xcom_push(key="version", value=deployment.version)
-        ti.xcom_push(key="changed", value=deployment.changed)
-        resume = {
-            "pipeline_id": deployment.pipeline_id,
-            "version": deployment.version,
-            "supersedes": list(deployment.supersedes),
-        }
-        if deployment.status is not None and deployment.target.ends_wait(deployment.status):
-            return self._built(context, deployment.target, deployment.status, None, resume)
-        if not self.wait_for_ready:
-            retire(self.hook, deployment, ready=True)
-            return {"pipeline_id": deployment.pipeline_id, "version": deployment.version}
-        return self._wait(context, deployment.target, resume)
-
-    def _built(self, context: Context, target: Any, status: str, detail: str | None, resume: dict[str, Any]) -> Any:
-        from airflow_provider_drpipelines.utils.builds import raise_unless_ready
-        from airflow_provider_drpipelines.utils.lifecycle import Deployment, retire, superseded_ids
-
-        ready = status == target.ready
-        if not ready and detail is None:  # read before the retire deletes a failed clone
-            detail = self.hook.get_version(target.resource_id, target.version).get("errorDetail")
-        supersedes = superseded_ids(resume["supersedes"])
-        retire(self.hook, Deployment(resume["pipeline_id"], resume["version"], True, status, supersedes), ready)
-        raise_unless_ready(self.hook, target, status, detail)
-        return {"pipeline_id": resume["pipeline_id"], "version": resume["version"]}
-
-
-class DataRobotPipelineImageOperator(_WaitsUntilReady):
-    """Provide an execution image with these packages and wait until it is built; returns the image id.
-
-    An image with this name whose newest version has the same spec (packages in any order, python version,
-    gpu) is reused; a different spec, or a newest version whose build failed, becomes a new version of it.
-    A build that ends ERROR fails the task with the tail of its build log. The version is also pushed as the
-    XCom ``image_version``.
-
-    :param name: the image name (unique per user).
-    :param packages: pip requirement strings.
-    :param python_version: ``"3.10"`` to ``"3.13"``.
-    :param description: description of a created image.
-    :param gpu: build for GPU nodes.
-    :param timeout: how long to wait for the build.
-    :param deferrable: wait in the triggerer instead of the worker.
-    """
-
-    template_fields: Sequence[str] = ("name", "packages", "python_version", "description")
-
-    def __init__(
-        self,
-        *,
-        name: str,
-        packages: list[str],
-        python_version: str,
-        description: str | None = None,
-        gpu: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        from airflow_provider_drpipelines.utils.lifecycle import check_packages, check_python_version
-
-        if not isinstance(name, str) or not name.strip():
-            raise DataRobotConfigError(f"name must be a non-empty string, got {name!r}.")
-        if not _is_template(packages):
-            check_packages(packages)
-        if not _is_template(python_version):
-            check_python_version(python_version)
-        self.name = name
-        self.packages = packages
-        self._packages_template = packages
-        self.python_version = python_version
-        self.description = description
-        self.gpu = gpu
-
-    def execute(self, context: Context) -> str:
-        from airflow_provider_drpipelines.utils.lifecycle import (
-            ImageSpec,
-            check_packages,
-            check_python_version,
-            provide_image,
-        )
-
-        packages = check_packages(_native(self._packages_template, self.packages))
-        spec = ImageSpec(self.name, tuple(packages), check_python_version(self.python_version), bool(self.gpu))
-        target = provide_image(self.hook, spec, self.description)
-        context["ti"].xcom_push(key="image_version", value=target.version)
-        return str(self._wait(context, target, {}))
-
-    def _built(self, context: Context, target: Any, status: str, detail: str | None, resume: dict[str, Any]) -> Any:
-        from airflow_provider_drpipelines.utils.builds import raise_unless_ready
-
-        raise_unless_ready(self.hook, target, status, detail)
-        return target.resource_id
-
-
-class DataRobotGetPipelineRunResultsOperator(_PipelinesOperator):
-    """Push what a run's tasks produced: per task its status and, when small, its result value.
-
-    For runs followed by :class:`~airflow_provider_drpipelines.sensors.DataRobotPipelineRunSensor`. Returns
-    (and pushes as ``pipeline_results``) ``{task name: {status, task_id, node_id, value | value_size, ...}}``;
-    a value larger than ``result_size_limit`` gives its size and the ids to fetch it. Result URLs (presigned,
-    a credential until they expire) are never pushed or logged.
-
-    :param pipeline_id: the pipeline.
-    :param pipeline_name: or the exact name of an active pipeline (exactly one of the two).
-    :param run_id: the run.
-    :param version: the locked version the run belongs to (used to check ``tasks``), or None for a draft run.
-    :param tasks: True for every task, or a list of task names.
-    :param result_size_limit: largest JSON-encoded result value (bytes) pushed.
-    """
-
-    template_fields: Sequence[str] = ("pipeline_id", "pipeline_name", "run_id", "version", "tasks")
-
-    def __init__(
-        self,
-        *,
-        run_id: str,
-        pipeline_id: str | None = None,
-        pipeline_name: str | None = None,
-        version: int | str | None = None,
-        tasks: bool | list[str] = True,
-        result_size_limit: int = DEFAULT_RESULT_SIZE_LIMIT,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self._set_pipeline(pipeline_id, pipeline_name)
-        self.run_id = run_id
-        self.version = version
-        if not _is_template(tasks) and check_push_results(tasks) is False:
-            raise DataRobotConfigError("tasks must be True or a list of task names, not False.")
-        self.tasks = tasks
-        self._tasks_template = tasks
-        self.result_size_limit = check_size_limit(result_size_limit)
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_drpipelines.utils.results import RESULTS_XCOM_KEY, check_task_names, collect_results
-
-        self._resolve_pipeline()
-        tasks = check_push_results(_native(self._tasks_template, self.tasks))
-        wanted = tasks if isinstance(tasks, list) else None
-        if wanted is not None:
-            version = self._scope(version_argument(self.version, none_means_draft=True))
-            check_task_names(self.hook, self.pipeline_id, version, wanted)
-        results = collect_results(self.hook, self.pipeline_id, self.run_id, wanted, self.result_size_limit)
-        context["ti"].xcom_push(key=RESULTS_XCOM_KEY, value=results)
-        for name, entry in results.items():
-            self.log.info("Task %s: %s%s", name, entry["status"], "" if "value" in entry else " (no value pushed)")
-        return results

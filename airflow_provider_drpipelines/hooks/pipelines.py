@@ -49,8 +49,7 @@ from airflow_provider_drpipelines.statuses import (
     PipelineMode,
     ends_wait,
 )
-from airflow_provider_drpipelines.utils.answers import numbered_versions, objects, required
-from airflow_provider_drpipelines.utils.builds import refuse_failed_version
+from airflow_provider_drpipelines.utils.answers import numbered_versions, objects, refuse_failed_version, required
 from airflow_provider_drpipelines.utils.polling import next_poll_delay
 
 if TYPE_CHECKING:

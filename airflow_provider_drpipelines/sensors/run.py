@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseSensorOperator, conf
 
 from airflow_provider_drpipelines.connection import DEFAULT_CONN_ID
-from airflow_provider_drpipelines.operators import PipelineTaskMixin
+from airflow_provider_drpipelines.utils.pipeline_task import PipelineTaskMixin
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

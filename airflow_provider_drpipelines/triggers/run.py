@@ -20,15 +20,16 @@ from airflow_provider_drpipelines.connection import DEFAULT_CONN_ID
 from airflow_provider_drpipelines.exceptions import DataRobotApiError
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook  # here, not in run(): no stall on first use
 from airflow_provider_drpipelines.statuses import ends_wait
+from airflow_provider_drpipelines.triggers.base import EVENT_ERROR, EVENT_TIMEOUT
 from airflow_provider_drpipelines.utils.polling import coalesced_delay, next_poll_delay, pause_after_failure
-
-#: Event statuses besides the run's own: the wait ran out, or the run could not be followed.
-EVENT_TIMEOUT = "timeout"
-EVENT_ERROR = "error"
 
 #: The message the Airflow >= 3.3 triggerer cancels a trigger with when a person acts on its task.
 USER_ACTION_CANCEL_MSG = "__airflow_user_action__"
 _DEFERRED = "deferred"
+#: Written as a fixed string, as Airflow's own providers do: a classpath derived from the module would change
+#: whenever the class moves, and a row already stored in a metadata database must keep loading. This is the
+#: documented path, which every release of the provider can load (a rollback included).
+CLASSPATH = "airflow_provider_drpipelines.triggers.DataRobotPipelineRunTrigger"
 
 
 def task_instance_identity(ti: Any) -> dict[str, Any]:
@@ -112,7 +113,7 @@ class DataRobotPipelineRunTrigger(BaseTrigger):
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
+            CLASSPATH,
             {
                 "pipeline_id": self.pipeline_id,
                 "run_id": self.run_id,
