@@ -10,9 +10,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from airflow_provider_drpipelines.hooks import pipelines as hooks
 from airflow_provider_drpipelines.client import async_client
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
+from airflow_provider_drpipelines.hooks import pipelines as hooks
 
 TOKEN = "SECRET-TOKEN-123"
 HOST = "https://dr.example.com"

@@ -13,10 +13,10 @@ import pytest
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
 from airflow_provider_drpipelines import version_compat
-from airflow_provider_drpipelines.triggers import run as triggers
 from airflow_provider_drpipelines.client import async_client
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 from airflow_provider_drpipelines.triggers import USER_ACTION_CANCEL_MSG, DataRobotPipelineRunTrigger
+from airflow_provider_drpipelines.triggers import run as triggers
 from airflow_provider_drpipelines.utils.polling import WAKE_GRID
 
 from .conftest import EMU_TOKEN, collect_events, run_events, run_status, scripted, start_run
