@@ -161,3 +161,24 @@ _DEADLINE_POOLS: dict[str, type[HTTPConnectionPool]] = {
     "http": _DeadlineHTTPConnectionPool,
     "https": _DeadlineHTTPSConnectionPool,
 }
+
+
+#: Errors requests raises before anything goes on the wire: a malformed URL or header is no transient fault.
+REQUEST_NEVER_SENT = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidHeader,
+)
+
+
+def requests_connected(err: requests.exceptions.RequestException) -> bool:
+    """Whether the request may have reached the server (requests wraps urllib3's connect failures)."""
+    if isinstance(err, requests.exceptions.ConnectTimeout):
+        return False
+    if isinstance(err, requests.exceptions.ConnectionError):
+        from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+        reason = err.args[0].reason if err.args and isinstance(err.args[0], MaxRetryError) else None
+        return not isinstance(reason, NewConnectionError)
+    return True

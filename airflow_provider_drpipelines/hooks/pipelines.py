@@ -43,13 +43,12 @@ from airflow_provider_drpipelines.exceptions import (
     PipelineRunTimeoutError,
 )
 from airflow_provider_drpipelines.statuses import (
-    FAILED_TASK_STATUSES,
     LATEST_VERSION,
     TERMINAL_RUN_STATUSES,
     PipelineMode,
     ends_wait,
 )
-from airflow_provider_drpipelines.utils.answers import numbered_versions, objects, refuse_failed_version, required
+from airflow_provider_drpipelines.utils.answers import numbered_versions, refuse_failed_version, required
 from airflow_provider_drpipelines.utils.polling import next_poll_delay
 
 if TYPE_CHECKING:
@@ -212,12 +211,12 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         except requests.exceptions.SSLError as err:
             log_request(self.log, request, "TLS error", started)
             raise wire.tls_error(request, settings.token, err) from None
-        except (*_REQUEST_NEVER_SENT, UnicodeError) as err:
+        except (*sync_transport.REQUEST_NEVER_SENT, UnicodeError) as err:
             raise wire.unsendable(request, settings.api_url, settings.token, err) from None
         except requests.exceptions.RequestException as err:
             log_request(self.log, request, type(err).__name__, started)
             raise wire.connection_error(
-                request, settings.api_url, settings.token, err, connected=_requests_connected(err)
+                request, settings.api_url, settings.token, err, connected=sync_transport.requests_connected(err)
             ) from None
         except DataRobotApiError:
             log_request(self.log, request, "answer over its size cap", started)
@@ -596,52 +595,10 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
     def describe_run_failure(
         self, pipeline_id: str, run_id: str, version: int | None, status: str, log_lines: int = 20
     ) -> str:
-        """What a person needs in the task log: the status, the failing tasks, their errors and log tails.
+        """What a person needs in the task log about a run that failed (see ``utils.run_failure``)."""
+        from airflow_provider_drpipelines.utils.run_failure import describe_run_failure
 
-        Best effort: a diagnostic call that fails is mentioned, never allowed to hide the run's failure.
-
-        :param pipeline_id: the pipeline's id.
-        :param run_id: the run's id.
-        :param version: ``None`` for the draft, a number for that locked version.
-        :param status: the status the run ended with.
-        :param log_lines: how many trailing log lines to show per failing task.
-        :return: a multi-line message for the task's exception.
-        """
-        lines = [f"Pipeline run {run_id} of pipeline {pipeline_id} ended {status}."]
-        try:
-            run = self.get_run(pipeline_id, run_id, version)
-            if run.get("errorDetail"):
-                lines.append(f"Run error: {run['errorDetail']}")
-            executions = objects(
-                f"list_task_executions({pipeline_id}, {run_id})", self.list_task_executions(pipeline_id, run_id)
-            )
-        except DataRobotApiError as err:
-            lines.append(f"(Could not fetch the run's details: {err})")
-            return "\n".join(lines)
-        for task in executions:
-            if task.get("status") in FAILED_TASK_STATUSES:
-                lines.append(
-                    f"Task {task.get('name')!r} {task['status']}: {task.get('errorDetail') or 'no error detail'}"
-                )
-                lines.extend(self._task_log_tail(pipeline_id, run_id, task, log_lines))
-        return "\n".join(lines)
-
-    def _task_log_tail(self, pipeline_id: str, run_id: str, task: dict[str, Any], log_lines: int) -> list[str]:
-        task_id, node_id = task.get("taskId"), task.get("nodeId")
-        if not isinstance(task_id, int):
-            return []
-        try:
-            text = self.get_task_execution_logs(pipeline_id, run_id, task_id, tail_lines=log_lines, node_id=node_id)[
-                "logs"
-            ]
-        except DataRobotApiError:
-            try:
-                content = self.get_task_execution_durable_logs(pipeline_id, run_id, task_id, "stderr", node_id=node_id)
-                text = content["content"]
-            except DataRobotApiError as err:
-                return [f"  (no logs available: {err})"]
-        tail = str(text).splitlines()[-log_lines:]
-        return [f"  last {len(tail)} log line(s):", *(f"    {line}" for line in tail)]
+        return describe_run_failure(self, pipeline_id, run_id, version, status, log_lines)
 
     # --- async ----------------------------------------------------------------------------------
     async def aget_client(self) -> DataRobotPipelinesAsyncClient:
@@ -679,24 +636,3 @@ def _keep_looking(pauses: list[float], look: Callable[[], T | None]) -> T | None
         if (found := look()) is not None:
             return found
     return None
-
-
-#: Errors requests raises before anything goes on the wire: a malformed URL or header is no transient fault.
-_REQUEST_NEVER_SENT = (
-    requests.exceptions.InvalidURL,
-    requests.exceptions.InvalidSchema,
-    requests.exceptions.MissingSchema,
-    requests.exceptions.InvalidHeader,
-)
-
-
-def _requests_connected(err: requests.exceptions.RequestException) -> bool:
-    """Whether the request may have reached the server (requests wraps urllib3's connect failures)."""
-    if isinstance(err, requests.exceptions.ConnectTimeout):
-        return False
-    if isinstance(err, requests.exceptions.ConnectionError):
-        from urllib3.exceptions import MaxRetryError, NewConnectionError
-
-        reason = err.args[0].reason if err.args and isinstance(err.args[0], MaxRetryError) else None
-        return not isinstance(reason, NewConnectionError)
-    return True

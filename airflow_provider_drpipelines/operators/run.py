@@ -195,7 +195,7 @@ class DataRobotRunPipelineOperator(PipelinesBaseOperator):
 
     # --- execute ------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
-        from airflow_provider_drpipelines.client.endpoints import require_id
+        from airflow_provider_drpipelines.client.paths import require_id
 
         payload = None if self.payload is None else resolve_payload(self._payload_template, self.payload)
         if payload is not None and self.inject_openlineage_parent_info:
@@ -520,7 +520,7 @@ class DataRobotCancelPipelineRunOperator(PipelinesBaseOperator):
         self.version = version
 
     def execute(self, context: Context) -> bool:
-        from airflow_provider_drpipelines.client.endpoints import require_id
+        from airflow_provider_drpipelines.client.paths import require_id
 
         require_id(self.run_id, "run_id")  # a blank rendered id fails before any API call
         self._resolve_pipeline()

@@ -43,7 +43,7 @@ def native_value(template: Any, rendered: Any) -> Any:
 
 def resolve_payload(template: Any, rendered: Any) -> dict[str, Any]:
     """The rendered ``payload`` argument as a JSON object, or a clear error before any API call."""
-    from airflow_provider_drpipelines.client.endpoints import json_object_payload
+    from airflow_provider_drpipelines.client.paths import json_object_payload
 
     value = native_value(template, rendered)
     if isinstance(value, str):
