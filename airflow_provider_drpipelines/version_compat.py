@@ -8,6 +8,7 @@ at DAG parse time).
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_3_PLUS
@@ -16,6 +17,14 @@ from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, A
 #: failed or success). Before 3.3 a trigger only sees ``CancelledError`` and must read its task instance to
 #: tell a kill from a triggerer restart (:func:`read_task_instance`). Both go when 3.3 is the floor.
 TRIGGER_ON_KILL = AIRFLOW_V_3_3_PLUS
+
+def task_state_store(context: Mapping[str, Any]) -> Any:
+    """Airflow >= 3.3's per-task store that outlives a try (``context["task_state_store"]``); None before 3.3.
+
+    Becomes a plain ``context["task_state_store"]`` when 3.3 is the floor.
+    """
+    return context.get("task_state_store")
+
 
 #: Airflow 2.11 enforces ``execution_timeout`` on a deferred task itself, without cancelling the run, so the
 #: trigger's execution deadline comes this much earlier there and cancels first. Goes with Airflow 2 support.

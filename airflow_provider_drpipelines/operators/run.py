@@ -239,7 +239,9 @@ class DataRobotRunPipelineOperator(PipelinesBaseOperator):
 
     def _task_state_store(self, context: Context) -> Any:
         """Airflow >= 3.3's per-task store that outlives a try; None before 3.3 or when not durable."""
-        return context.get("task_state_store") if self.durable else None
+        from airflow_provider_drpipelines.version_compat import task_state_store
+
+        return task_state_store(context) if self.durable else None
 
     def _remember(self, context: Context, run: TrackedRun, deferred: bool) -> None:
         """Record the run for later tries; ``deferred`` marks that this try waits on it from the triggerer."""
