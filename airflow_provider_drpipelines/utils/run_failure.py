@@ -9,17 +9,17 @@ from airflow_provider_drpipelines.statuses import FAILED_TASK_STATUSES
 from airflow_provider_drpipelines.utils.answers import objects
 
 if TYPE_CHECKING:
-    from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
+    from airflow_provider_drpipelines.client.endpoints import PipelinesApi
 
 
 def describe_run_failure(
-    hook: DataRobotPipelinesHook, pipeline_id: str, run_id: str, version: int | None, status: str, log_lines: int = 20
+    hook: PipelinesApi[Any], pipeline_id: str, run_id: str, version: int | None, status: str, log_lines: int = 20
 ) -> str:
     """What a person needs in the task log: the status, the failing tasks, their errors and log tails.
 
     Best effort: a diagnostic call that fails is mentioned, never allowed to hide the run's failure.
 
-    :param hook: the hook to ask.
+    :param hook: the client to ask (the sync hook).
     :param pipeline_id: the pipeline's id.
     :param run_id: the run's id.
     :param version: ``None`` for the draft, a number for that locked version.
@@ -46,7 +46,7 @@ def describe_run_failure(
 
 
 def _task_log_tail(
-    hook: DataRobotPipelinesHook, pipeline_id: str, run_id: str, task: dict[str, Any], log_lines: int
+    hook: PipelinesApi[Any], pipeline_id: str, run_id: str, task: dict[str, Any], log_lines: int
 ) -> list[str]:
     task_id, node_id = task.get("taskId"), task.get("nodeId")
     if not isinstance(task_id, int):
