@@ -62,6 +62,7 @@ def _proxy(module: Any, **overrides: Any) -> Any:
 def trigger_polls(poll_interval: float, max_poll_interval: float, end: float) -> FakeClock:
     """The real trigger loop on a fake clock; returns the clock with the time of every status call."""
     from airflow_provider_drpipelines.hooks import pipelines as hooks
+    from airflow_provider_drpipelines.triggers import base as trigger_base
     from airflow_provider_drpipelines.triggers import run as triggers
 
     clock = FakeClock()
@@ -76,9 +77,13 @@ def trigger_polls(poll_interval: float, max_poll_interval: float, end: float) ->
     async def fake_sleep(seconds: float) -> None:
         clock.now += seconds
 
-    real_time, real_asyncio, real_aget = triggers.time, triggers.asyncio, hooks.DataRobotPipelinesHook.aget_client
-    triggers.time = _proxy(time, time=lambda: clock.now)
-    triggers.asyncio = _proxy(asyncio, sleep=fake_sleep)
+    real_time, real_asyncio, real_aget = (
+        trigger_base.time,
+        trigger_base.asyncio,
+        hooks.DataRobotPipelinesHook.aget_client,
+    )
+    trigger_base.time = _proxy(time, time=lambda: clock.now)
+    trigger_base.asyncio = _proxy(asyncio, sleep=fake_sleep)
     hooks.DataRobotPipelinesHook.aget_client = fake_aget_client  # type: ignore[method-assign]
     try:
         trigger = triggers.DataRobotPipelineRunTrigger(
@@ -93,7 +98,7 @@ def trigger_polls(poll_interval: float, max_poll_interval: float, end: float) ->
 
         event = asyncio.run(first_event())
     finally:
-        triggers.time, triggers.asyncio = real_time, real_asyncio
+        trigger_base.time, trigger_base.asyncio = real_time, real_asyncio
         hooks.DataRobotPipelinesHook.aget_client = real_aget  # type: ignore[method-assign]
     if event["status"] != "COMPLETED":
         raise RuntimeError(f"unexpected event {event}")

@@ -7,27 +7,25 @@ image), paced like the run trigger (``next_poll_delay`` on the shared wake grid)
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
-from airflow_provider_drpipelines.client.wire import scrub
 from airflow_provider_drpipelines.connection import DEFAULT_CONN_ID
-from airflow_provider_drpipelines.exceptions import DataRobotApiError
-from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
-from airflow_provider_drpipelines.triggers.base import EVENT_ERROR, EVENT_TIMEOUT
+from airflow_provider_drpipelines.triggers.base import EVENT_ERROR, EVENT_TIMEOUT, PollingTrigger
 from airflow_provider_drpipelines.utils.builds import Kind, Target
-from airflow_provider_drpipelines.utils.polling import coalesced_delay, next_poll_delay, pause_after_failure
+
+if TYPE_CHECKING:
+    from airflow_provider_drpipelines.client.async_client import DataRobotPipelinesAsyncClient
 
 #: A fixed string, as for the run trigger: the path rows stored before the role folders carry, which every
 #: release of the provider can load.
 CLASSPATH = "airflow_provider_drpipelines.readiness.DataRobotReadinessTrigger"
 
 
-class DataRobotReadinessTrigger(BaseTrigger):
+class DataRobotReadinessTrigger(PollingTrigger):
     """Yield one event ``{status, error_detail, target, message}`` once the target is READY, FAILED or ERROR.
 
     An ``"error"`` event ends a wait that cannot end well: a failed poll that is not transient, too many
@@ -69,6 +67,8 @@ class DataRobotReadinessTrigger(BaseTrigger):
         self.end_time = end_time
         self.max_consecutive_errors = max_consecutive_errors
         self.resume = resume or {}
+        self._status = ""  # the target's last status seen; a failed poll keeps it
+        self._unknown = 0  # polls in a row with an unknown status or no target
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -88,41 +88,27 @@ class DataRobotReadinessTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         yield TriggerEvent(await self._wait())  # type: ignore[no-untyped-call]
 
-    async def _wait(self) -> dict[str, Any]:
+    @property
+    def _wait_started_at(self) -> float:
+        return self.started_at
+
+    def _stopped(self) -> str:
+        return f"Stopped waiting for {self.target.describe()}"
+
+    async def _poll(self, client: DataRobotPipelinesAsyncClient) -> dict[str, Any] | None:
         target = self.target
-        try:
-            client = await DataRobotPipelinesHook(self.conn_id, retry_limit=1).aget_client()
-        except Exception as err:  # a bad connection must become an event, not a crashed trigger
-            return self._event(EVENT_ERROR, f"Cannot use connection {self.conn_id!r}: {err}")
-        errors = 0
-        unknown = 0
-        status = ""
-        while True:
-            delay = next_poll_delay(self.poll_interval, self.max_poll_interval, time.time() - self.started_at)
-            try:
-                status, detail = target.status(await target.request(client))
-                errors = 0
-            except DataRobotApiError as err:
-                errors += 1
-                if not err.retryable or errors > self.max_consecutive_errors:
-                    return self._event(EVENT_ERROR, f"Stopped waiting for {target.describe()}: {err}")
-                self.log.warning("Status poll failed (%d in a row), will retry: %s", errors, err)
-                delay = pause_after_failure(delay, err.retry_after, self.max_poll_interval)
-            except Exception as err:  # no poll may crash the trigger, as in the run trigger
-                reason = scrub(f"{type(err).__name__}: {err}", client.settings.token)
-                return self._event(EVENT_ERROR, f"Stopped waiting for {target.describe()}: unexpected {reason}")
-            else:
-                if target.ends_wait(status):
-                    return self._event(status, f"{target.describe().capitalize()} is {status}.", detail)
-                unknown, stop = target.unknown_streak(status, unknown)
-                if stop is not None:
-                    return self._event(EVENT_ERROR, stop)
-            now = time.time()
-            if self.end_time is not None and now >= self.end_time:
-                message = f"{target.describe().capitalize()} was still {status or 'unknown'} at the timeout."
-                return self._event(EVENT_TIMEOUT, message)
-            pause = delay if self.end_time is None else min(delay, self.end_time - now)
-            await asyncio.sleep(coalesced_delay(pause, asyncio.get_running_loop().time()))
+        self._status, detail = target.status(await target.request(client))
+        if target.ends_wait(self._status):
+            return self._event(self._status, f"{target.describe().capitalize()} is {self._status}.", detail)
+        self._unknown, stop = target.unknown_streak(self._status, self._unknown)
+        return None if stop is None else self._event(EVENT_ERROR, stop)
+
+    def _deadlines(self) -> list[tuple[float, str]]:
+        return [] if self.end_time is None else [(self.end_time, "the timeout")]
+
+    async def _time_out(self, why: str) -> dict[str, Any]:
+        message = f"{self.target.describe().capitalize()} was still {self._status or 'unknown'} at {why}."
+        return self._event(EVENT_TIMEOUT, message)
 
     def _event(self, status: str, message: str, error_detail: str | None = None) -> dict[str, Any]:
         return {

@@ -10,18 +10,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_drpipelines import version_compat
-from airflow_provider_drpipelines.client.wire import scrub
 from airflow_provider_drpipelines.connection import DEFAULT_CONN_ID
-from airflow_provider_drpipelines.exceptions import DataRobotApiError
-from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook  # here, not in run(): no stall on first use
+from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 from airflow_provider_drpipelines.statuses import ends_wait
-from airflow_provider_drpipelines.triggers.base import EVENT_ERROR, EVENT_TIMEOUT
-from airflow_provider_drpipelines.utils.polling import coalesced_delay, next_poll_delay, pause_after_failure
+from airflow_provider_drpipelines.triggers.base import EVENT_TIMEOUT, PollingTrigger
+
+if TYPE_CHECKING:
+    from airflow_provider_drpipelines.client.async_client import DataRobotPipelinesAsyncClient
 
 #: The message the Airflow >= 3.3 triggerer cancels a trigger with when a person acts on its task.
 USER_ACTION_CANCEL_MSG = "__airflow_user_action__"
@@ -43,7 +43,7 @@ def task_instance_identity(ti: Any) -> dict[str, Any]:
     }
 
 
-class DataRobotPipelineRunTrigger(BaseTrigger):
+class DataRobotPipelineRunTrigger(PollingTrigger):
     """Yield one event ``{status, run_id, pipeline_id, version, message}`` once the run is terminal.
 
     ``status`` is the run's own terminal status, ``"timeout"`` when a deadline passed, or ``"error"`` when
@@ -110,6 +110,7 @@ class DataRobotPipelineRunTrigger(BaseTrigger):
         self.map_index = map_index
         self.try_number = try_number
         self._cancel_sent = False
+        self._status: Any = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -144,34 +145,18 @@ class DataRobotPipelineRunTrigger(BaseTrigger):
             raise
         yield TriggerEvent(event)  # type: ignore[no-untyped-call]
 
-    async def _wait(self) -> dict[str, Any]:
-        try:
-            poller = await DataRobotPipelinesHook(self.conn_id, retry_limit=1).aget_client()
-        except Exception as err:  # a bad connection must become an event, not a crashed trigger
-            return self._event(EVENT_ERROR, f"Cannot use connection {self.conn_id!r}: {err}")
-        errors = 0
-        while True:
-            delay = next_poll_delay(self.poll_interval, self.max_poll_interval, time.time() - self.run_started_at)
-            status: Any = None
-            try:
-                status = (await poller.get_run_status(self.pipeline_id, self.run_id, self.version))["status"]
-                errors = 0
-            except DataRobotApiError as err:
-                errors += 1
-                if not err.retryable or errors > self.max_consecutive_errors:
-                    return self._event(EVENT_ERROR, f"Stopped following run {self.run_id}: {err}")
-                self.log.warning("Status poll failed (%d in a row), will retry: %s", errors, err)
-                delay = pause_after_failure(delay, err.retry_after, self.max_poll_interval)
-            except Exception as err:  # no poll may crash the trigger: the task's worker re-check takes over
-                reason = scrub(f"{type(err).__name__}: {err}", poller.settings.token)
-                return self._event(EVENT_ERROR, f"Stopped following run {self.run_id}: unexpected {reason}")
-            else:
-                if ends_wait(status):
-                    return self._event(str(status), f"Pipeline run {self.run_id} is {status}.")
-            if expired := self._expired_deadline():
-                return await self._time_out(status or "", expired)
-            pause = min(delay, self._seconds_to_deadline())
-            await asyncio.sleep(coalesced_delay(pause, asyncio.get_running_loop().time()))
+    @property
+    def _wait_started_at(self) -> float:
+        return self.run_started_at
+
+    def _stopped(self) -> str:
+        return f"Stopped following run {self.run_id}"
+
+    async def _poll(self, client: DataRobotPipelinesAsyncClient) -> dict[str, Any] | None:
+        self._status = None  # a failed poll leaves the run's status unknown
+        status = (await client.get_run_status(self.pipeline_id, self.run_id, self.version))["status"]
+        self._status = status
+        return self._event(str(status), f"Pipeline run {self.run_id} is {status}.") if ends_wait(status) else None
 
     def _deadlines(self) -> list[tuple[float, str]]:
         return [
@@ -183,17 +168,10 @@ class DataRobotPipelineRunTrigger(BaseTrigger):
             if when is not None
         ]
 
-    def _expired_deadline(self) -> str | None:
-        now = time.time()
-        return next((why for when, why in self._deadlines() if now >= when), None)
-
-    def _seconds_to_deadline(self) -> float:
-        now = time.time()
-        return min((max(when - now, 0.0) for when, _ in self._deadlines()), default=float("inf"))
-
-    async def _time_out(self, status: str, why: str) -> dict[str, Any]:
+    async def _time_out(self, why: str) -> dict[str, Any]:
         cancelled = self.cancel_on_timeout and await self._cancel_run(f"{why} passed")
         action = "cancelled it" if cancelled else "left it running"
+        status = self._status or ""
         message = f"Pipeline run {self.run_id} was still {status or 'not terminal'} when {why} passed; {action}."
         return self._event(EVENT_TIMEOUT, message)
 

@@ -195,7 +195,7 @@ def test_retry_after_is_bounded_and_never_crashes(value, expected):
 
 
 def test_the_trigger_never_pauses_past_its_longest_poll_interval_for_retry_after(conn_env, monkeypatch):
-    from airflow_provider_drpipelines.triggers import run as triggers
+    from airflow_provider_drpipelines.triggers import base as trigger_base
 
     from .test_hook_support import AsyncioWithSleep
 
@@ -206,7 +206,7 @@ def test_the_trigger_never_pauses_past_its_longest_poll_interval_for_retry_after
         pauses.append(delay)
         await real_sleep(0)
 
-    monkeypatch.setattr(triggers, "asyncio", AsyncioWithSleep(record))
+    monkeypatch.setattr(trigger_base, "asyncio", AsyncioWithSleep(record))
     answers = [reply({"detail": "busy"}, status=503, headers={"Retry-After": "1e400"}), reply({"status": "COMPLETED"})]
     with ScriptedServer(answers) as server:
         conn_env(host=server.url, password=TOKEN)

@@ -16,7 +16,7 @@ from airflow_provider_drpipelines import version_compat
 from airflow_provider_drpipelines.client import async_client
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 from airflow_provider_drpipelines.triggers import USER_ACTION_CANCEL_MSG, DataRobotPipelineRunTrigger
-from airflow_provider_drpipelines.triggers import run as triggers
+from airflow_provider_drpipelines.triggers import base as trigger_base
 from airflow_provider_drpipelines.utils.polling import WAKE_GRID
 
 from .conftest import EMU_TOKEN, collect_events, run_events, run_status, scripted, start_run
@@ -172,7 +172,7 @@ def test_retry_after_zero_does_not_shorten_the_pause(scripted_api, monkeypatch):
         pauses.append(delay)
         await real_sleep(0)
 
-    monkeypatch.setattr(triggers, "asyncio", AsyncioWithSleep(record))
+    monkeypatch.setattr(trigger_base, "asyncio", AsyncioWithSleep(record))
 
     events = run_events(_scripted_trigger(conn_id, poll_interval=7.0))
 
