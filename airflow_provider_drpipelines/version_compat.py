@@ -18,6 +18,7 @@ from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, A
 #: tell a kill from a triggerer restart (:func:`read_task_instance`). Both go when 3.3 is the floor.
 TRIGGER_ON_KILL = AIRFLOW_V_3_3_PLUS
 
+
 def task_state_store(context: Mapping[str, Any]) -> Any:
     """Airflow >= 3.3's per-task store that outlives a try (``context["task_state_store"]``); None before 3.3.
 

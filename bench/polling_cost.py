@@ -108,6 +108,7 @@ def trigger_polls(poll_interval: float, max_poll_interval: float, end: float) ->
 def worker_polls(poll_interval: float, max_poll_interval: float, end: float) -> FakeClock:
     """The real worker/sensor wait (``hook.wait_for_run``) on a fake clock."""
     from airflow_provider_drpipelines.hooks import pipelines as hooks
+    from airflow_provider_drpipelines.utils import polling
 
     clock = FakeClock()
 
@@ -116,14 +117,14 @@ def worker_polls(poll_interval: float, max_poll_interval: float, end: float) -> 
 
     hook = hooks.DataRobotPipelinesHook()
     hook.get_run_status = lambda pipeline_id, run_id, version=None: clock.status(end)  # type: ignore[method-assign]
-    real_time = hooks.time
-    hooks.time = _proxy(time, time=lambda: clock.now, sleep=fake_sleep)  # type: ignore[assignment]
+    real_time = polling.time
+    polling.time = _proxy(time, time=lambda: clock.now, sleep=fake_sleep)  # type: ignore[assignment]
     try:
         status = hook.wait_for_run(
             "p", "run", 1, poll_interval=poll_interval, max_poll_interval=max_poll_interval, started_at=0.0
         )
     finally:
-        hooks.time = real_time  # type: ignore[assignment]
+        polling.time = real_time  # type: ignore[assignment]
     if status != "COMPLETED":
         raise RuntimeError(f"unexpected status {status}")
     return clock

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import requests
 from airflow.providers.common.compat.sdk import BaseHook
@@ -49,7 +49,7 @@ from airflow_provider_drpipelines.statuses import (
     ends_wait,
 )
 from airflow_provider_drpipelines.utils.answers import numbered_versions, refuse_failed_version, required
-from airflow_provider_drpipelines.utils.polling import next_poll_delay
+from airflow_provider_drpipelines.utils.polling import poll_in_worker
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -560,21 +560,29 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         :return: the terminal status, or an unknown one (never mistaken for success).
         :raises PipelineRunTimeoutError: at the deadline, after cancelling the run.
         """
-        while True:
+
+        def timed_out(status: str) -> NoReturn:
+            self.cancel_run_if_active(pipeline_id, run_id, version)
+            raise PipelineRunTimeoutError(
+                f"Pipeline run {run_id} was still {status} at its timeout and has been cancelled.",
+                pipeline_id=pipeline_id,
+                run_id=run_id,
+                status=status,
+            )
+
+        def poll() -> str:
             status: str = self.get_run_status(pipeline_id, run_id, version)["status"]
-            if ends_wait(status):
-                return status
-            now = time.time()
-            if deadline is not None and now >= deadline:
-                self.cancel_run_if_active(pipeline_id, run_id, version)
-                raise PipelineRunTimeoutError(
-                    f"Pipeline run {run_id} was still {status} at its timeout and has been cancelled.",
-                    pipeline_id=pipeline_id,
-                    run_id=run_id,
-                    status=status,
-                )
-            until_deadline = None if deadline is None else deadline - now
-            time.sleep(next_poll_delay(poll_interval, max_poll_interval, now - started_at, until_deadline))
+            return status
+
+        return poll_in_worker(
+            poll,
+            ends_wait,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            started_at=started_at,
+            deadline=deadline,
+            timed_out=timed_out,
+        )
 
     def cancel_run_if_active(self, pipeline_id: str, run_id: str, version: int | None) -> bool:
         """Cancel a run; a run already terminal or gone is logged, not an error. True if this call cancelled it.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 
 from airflow_provider_drpipelines.exceptions import (
     DataRobotApiError,
@@ -18,7 +18,7 @@ from airflow_provider_drpipelines.exceptions import (
 )
 from airflow_provider_drpipelines.statuses import ImageStatus, VersionStatus
 from airflow_provider_drpipelines.utils.answers import numbered_versions, optional
-from airflow_provider_drpipelines.utils.polling import next_poll_delay
+from airflow_provider_drpipelines.utils.polling import poll_in_worker
 
 if TYPE_CHECKING:
     from airflow_provider_drpipelines.client.endpoints import PipelinesApi
@@ -114,21 +114,30 @@ def wait_in_worker(
 
     The deadline raises, and so do ``MAX_UNKNOWN_POLLS`` polls in a row of an unknown status or a vanished target.
     """
-    started = time.time()
     streak = 0
-    while True:
-        status, detail = target.status(target.request(hook))
-        if target.ends_wait(status):
-            return status, detail
-        streak, stop = target.unknown_streak(status, streak)
-        if stop is not None:
-            raise PipelineNotReadyError(stop)
-        now = time.time()
-        if deadline is not None and now >= deadline:
-            raise PipelineNotReadyError(f"{target.describe().capitalize()} was still {status} at the timeout.")
-        until_deadline = None if deadline is None else deadline - now
-        hook.log.info("%s is %s.", target.describe().capitalize(), status)
-        time.sleep(next_poll_delay(poll_interval, max_poll_interval, now - started, until_deadline))
+
+    def poll() -> tuple[str, str | None]:
+        nonlocal streak
+        answer = target.status(target.request(hook))
+        if not target.ends_wait(answer[0]):
+            streak, stop = target.unknown_streak(answer[0], streak)
+            if stop is not None:
+                raise PipelineNotReadyError(stop)
+        return answer
+
+    def timed_out(answer: tuple[str, str | None]) -> NoReturn:
+        raise PipelineNotReadyError(f"{target.describe().capitalize()} was still {answer[0]} at the timeout.")
+
+    return poll_in_worker(
+        poll,
+        lambda answer: target.ends_wait(answer[0]),
+        poll_interval=poll_interval,
+        max_poll_interval=max_poll_interval,
+        started_at=time.time(),
+        deadline=deadline,
+        timed_out=timed_out,
+        waiting=lambda answer: hook.log.info("%s is %s.", target.describe().capitalize(), answer[0]),
+    )
 
 
 def raise_unless_ready(hook: DataRobotPipelinesHook, target: Target, status: str, detail: str | None) -> None:

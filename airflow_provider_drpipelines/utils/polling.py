@@ -1,8 +1,14 @@
-"""How often to ask for a run's status: one rule for the worker loop, the sensor and the trigger."""
+"""How often to ask for a run's or a build's status, one rule for the worker, the sensor and the triggers,
+and the worker's wait loop."""
 
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
+
+T = TypeVar("T")
 
 #: Share of a run's elapsed time allowed between two polls once that exceeds ``poll_interval``.
 ELAPSED_FRACTION = 0.1
@@ -46,3 +52,32 @@ def coalesced_delay(delay: float, now: float) -> float:
     if grid <= 0:
         return max(delay, 0.0)
     return min(delay, math.floor((now + delay) / grid) * grid - now)
+
+
+def poll_in_worker(
+    poll: Callable[[], T],
+    ends_wait: Callable[[T], bool],
+    *,
+    poll_interval: float,
+    max_poll_interval: float,
+    started_at: float,
+    deadline: float | None,
+    timed_out: Callable[[T], NoReturn],
+    waiting: Callable[[T], None] = lambda answer: None,
+) -> T:
+    """The worker's wait, written once (a run's status in the hook, a build in ``utils.builds``).
+
+    ``poll`` until ``ends_wait`` says its answer ends the wait, which is returned; ``poll`` may raise to stop.
+    At ``deadline`` (wall clock) ``timed_out`` is called with the last answer and must raise; ``waiting`` sees
+    every answer that does not end the wait. Pauses grow with the wait's age and never pass the deadline.
+    """
+    while True:
+        answer = poll()
+        if ends_wait(answer):
+            return answer
+        now = time.time()
+        if deadline is not None and now >= deadline:
+            timed_out(answer)
+        waiting(answer)
+        until_deadline = None if deadline is None else deadline - now
+        time.sleep(next_poll_delay(poll_interval, max_poll_interval, now - started_at, until_deadline))

@@ -13,6 +13,7 @@ import pytest
 from airflow_provider_drpipelines.client import async_client
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 from airflow_provider_drpipelines.hooks import pipelines as hooks
+from airflow_provider_drpipelines.utils import polling
 
 TOKEN = "SECRET-TOKEN-123"
 HOST = "https://dr.example.com"
@@ -76,6 +77,7 @@ def install_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     """The fake clock in both clients' modules (the sync hook's and the async client's)."""
     clock = FakeClock()
     monkeypatch.setattr(hooks, "time", clock)
+    monkeypatch.setattr(polling, "time", clock)  # the worker's wait loop
     monkeypatch.setattr(async_client, "time", clock)
     monkeypatch.setattr(async_client, "asyncio", AsyncioWithSleep(clock.async_sleep))
     return clock
