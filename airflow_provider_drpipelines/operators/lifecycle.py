@@ -51,11 +51,15 @@ class _WaitsUntilReady(PipelinesBaseOperator):
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
 
-    def _wait(self, context: Context, target: Any, resume: dict[str, Any]) -> Any:
-        """Wait for ``target``; whatever ends the wait goes to :meth:`_built` (here or after a deferral)."""
+    def _wait(self, context: Context, target: Any, resume: dict[str, Any], deadline: float | None = None) -> Any:
+        """Wait for ``target``; whatever ends the wait goes to :meth:`_built` (here or after a deferral).
+
+        :param deadline: the wall-clock deadline of a wait resumed after a deferral; else ``timeout`` from now.
+        """
         from airflow_provider_drpipelines.utils.builds import wait_in_worker
 
-        deadline = None if self.timeout is None else time.time() + self.timeout
+        if deadline is None:
+            deadline = None if self.timeout is None else time.time() + self.timeout
         if self.deferrable:
             from airflow_provider_drpipelines.readiness import DataRobotReadinessTrigger
 
@@ -69,8 +73,10 @@ class _WaitsUntilReady(PipelinesBaseOperator):
                 end_time=deadline,
                 resume=resume,
             )
-            backstop = None if self.timeout is None else timedelta(seconds=self.timeout) + DEFERRAL_GRACE
-            self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop)
+            backstop = (
+                None if deadline is None else timedelta(seconds=max(deadline - time.time(), 0.0)) + DEFERRAL_GRACE
+            )
+            self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop, kwargs={"end_time": deadline})
         status, detail = wait_in_worker(
             self.hook,
             target,
@@ -80,19 +86,29 @@ class _WaitsUntilReady(PipelinesBaseOperator):
         )
         return self._built(context, target, status, detail, resume)
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, end_time: float | None = None
+    ) -> Any:
         from airflow_provider_drpipelines.triggers import EVENT_ERROR, EVENT_TIMEOUT
         from airflow_provider_drpipelines.utils.builds import Target
+        from airflow_provider_drpipelines.utils.pipeline_task import recheck_after_error_event
 
         if not isinstance(event, dict) or not isinstance(event.get("target"), dict) or "status" not in event:
             raise DataRobotPipelinesError(f"Invalid event from DataRobotReadinessTrigger: {event!r}")
         if event["status"] == EVENT_TIMEOUT:
             raise PipelineNotReadyError(event["message"])
-        if event["status"] == EVENT_ERROR:
-            raise DataRobotPipelinesError(event["message"])
         # What the task needs afterwards travels in the event: a deferral's kwargs do not survive dag.test().
         target, resume = Target(**event["target"]), event.get("resume") or {}
-        return self._built(context, target, event["status"], event.get("error_detail"), resume)
+        status, detail = event["status"], event.get("error_detail")
+        if status == EVENT_ERROR:  # the trigger lost track of the build: look from the worker, as for a run
+            self.log.warning("%s Checking it from the worker.", event["message"])
+            status, detail = recheck_after_error_event(
+                event["message"], "The build", lambda: target.status(target.request(self.hook))
+            )
+            if not target.ends_wait(status):
+                self.log.info("%s is %s; resuming the wait.", target.describe().capitalize(), status)
+                return self._wait(context, target, resume, end_time)
+        return self._built(context, target, status, detail, resume)
 
     def _built(self, context: Context, target: Any, status: str, detail: str | None, resume: dict[str, Any]) -> Any:
         raise NotImplementedError

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow_provider_drpipelines.exceptions import (
     ApiConflictError,
     ApiNotFoundError,
-    DataRobotApiError,
     DataRobotConfigError,
     DataRobotPipelinesError,
     PipelineRunTimeoutError,
@@ -420,6 +419,7 @@ class DataRobotRunPipelineOperator(PipelinesBaseOperator):
         run_started_at: float | None = None,
     ) -> str:
         from airflow_provider_drpipelines.triggers import EVENT_ERROR, EVENT_TIMEOUT
+        from airflow_provider_drpipelines.utils.pipeline_task import recheck_after_error_event
         from airflow_provider_drpipelines.utils.tracked_runs import validate_event
 
         event = validate_event(event)
@@ -432,16 +432,11 @@ class DataRobotRunPipelineOperator(PipelinesBaseOperator):
             )
         if run.status == EVENT_ERROR:
             self.log.warning("%s Checking the run from the worker.", event["message"])
-            try:
-                status = self.hook.get_run_status(run.pipeline_id, run.run_id, run.version)["status"]
-            except DataRobotApiError as err:
-                raise DataRobotApiError(
-                    f"{event['message']} The run could not be checked from the worker either ({err}); it may still "
-                    "be going: check it in DataRobot.",
-                    method=err.method,
-                    path=err.path,
-                    status=err.status,
-                ) from err
+            status = recheck_after_error_event(
+                event["message"],
+                "The run",
+                lambda: self.hook.get_run_status(run.pipeline_id, run.run_id, run.version)["status"],
+            )
             run = replace(run, status=status)
             if not ends_wait(status):
                 self.log.info("Run %s is %s; resuming the wait.", run.run_id, status)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.providers.common.compat.sdk import conf
 
@@ -13,6 +14,8 @@ from airflow_provider_drpipelines.statuses import PipelineMode
 
 if TYPE_CHECKING:
     from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
+
+T = TypeVar("T")
 
 
 def default_deferrable() -> bool:
@@ -68,3 +71,22 @@ class PipelineTaskMixin:
         if isinstance(version, int):
             return version
         return self.hook.resolve_version(self.pipeline_id, version)
+
+
+def recheck_after_error_event(message: str, what: str, read: Callable[[], T]) -> T:
+    """Read from the worker what a trigger stopped following (``message`` says why); if that fails too, say both.
+
+    :param what: what was followed, for the message (``"The run"``, ``"The build"``).
+    """
+    from airflow_provider_drpipelines.exceptions import DataRobotApiError
+
+    try:
+        return read()
+    except DataRobotApiError as err:
+        raise DataRobotApiError(
+            f"{message} {what} could not be checked from the worker either ({err}); it may still be going: "
+            "check it in DataRobot.",
+            method=err.method,
+            path=err.path,
+            status=err.status,
+        ) from err

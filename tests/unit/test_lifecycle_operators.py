@@ -11,6 +11,7 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferred
 
 from airflow_provider_drpipelines.exceptions import (
+    DataRobotApiError,
     DataRobotConfigError,
     PipelineDryRunError,
     PipelineImageBuildError,
@@ -413,3 +414,47 @@ def test_a_deferred_wait_that_times_out_fails_the_task_naming_the_target(emu_con
     assert event["status"] == "timeout"
     with pytest.raises(PipelineNotReadyError, match=r"Version 1 of image .* was still CREATING"):
         op.execute_complete(make_context(), event)
+
+
+# --- an error event is checked from the worker, as the run operator does ----------------------------
+def _error_event(trigger: DataRobotReadinessTrigger) -> dict[str, Any]:
+    """The event the trigger yields when it stops following the build (here: a bad connection)."""
+    return trigger._event("error", "Stopped waiting for the build: the triggerer lost its connection")
+
+
+def test_an_error_event_whose_build_is_ready_when_checked_from_the_worker_succeeds(emu_conn: str) -> None:
+    op = deploy_op(PIPELINE_SOURCE, deferrable=True)
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(make_context())
+    trigger = info.value.trigger
+    run_events(trigger)  # the version is READY by now
+
+    result = op.execute_complete(make_context(), _error_event(trigger), **info.value.kwargs)
+
+    assert result == {"pipeline_id": trigger.target.resource_id, "version": 1}
+
+
+def test_an_error_event_whose_build_is_still_going_defers_again_with_the_same_deadline(emu_conn: str) -> None:
+    op = image_op(["pandas"], deferrable=True, timeout=60)
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(make_context())
+    first = info.value
+
+    with pytest.raises(TaskDeferred) as again:
+        op.execute_complete(make_context(), _error_event(first.trigger), **first.kwargs)
+
+    assert isinstance(again.value.trigger, DataRobotReadinessTrigger)
+    assert again.value.trigger.target == first.trigger.target
+    assert again.value.kwargs == first.kwargs == {"end_time": first.trigger.end_time}
+
+
+def test_an_error_event_whose_worker_check_fails_too_names_both(emu: Any, emu_conn: str) -> None:
+    op = deploy_op(PIPELINE_SOURCE, deferrable=True)
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(make_context())
+    emu.add_fault(method="GET", path=r"/versions/1/?$", status=503, times=100)
+    try:
+        with pytest.raises(DataRobotApiError, match="connection The build could not be checked from the worker"):
+            op.execute_complete(make_context(), _error_event(info.value.trigger), **info.value.kwargs)
+    finally:
+        emu.clear_faults()
