@@ -34,10 +34,9 @@ from airflow_provider_drpipelines.utils.dry_run import RunRequest, dry_run
 from airflow_provider_drpipelines.utils.lifecycle import ImageSpec, provide_image
 from airflow_provider_drpipelines.utils.names import resolve_pipeline_id
 from airflow_provider_drpipelines.utils.results import check_task_names, collect_results
-
-from .conftest import make_context, run_events
-from .scripted_server import Request, ScriptedServer, reply
-from .test_hostile import TOKEN, settings, sync_hook
+from tests.unit.conftest import make_context, run_events
+from tests.unit.scripted_server import Request, ScriptedServer, reply
+from tests.unit.test_hostile import TOKEN, settings, sync_hook
 
 Routes = dict[str, Any]
 

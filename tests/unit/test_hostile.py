@@ -26,9 +26,8 @@ from airflow_provider_drpipelines.exceptions import (
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 from airflow_provider_drpipelines.operators import DataRobotCancelPipelineRunOperator, DataRobotRunPipelineOperator
 from airflow_provider_drpipelines.triggers import DataRobotPipelineRunTrigger
-
-from .conftest import EMU_TOKEN, FakeTI, collect_events
-from .scripted_server import ScriptedServer, Stream, reply, trickle
+from tests.unit.conftest import EMU_TOKEN, FakeTI, collect_events
+from tests.unit.scripted_server import ScriptedServer, Stream, reply, trickle
 
 TOKEN = "tok-0123456789abcdefghijklmnopqrstuvwxyz-secret"
 RUN = {"id": "r1", "status": "RUNNING"}
@@ -196,8 +195,7 @@ def test_retry_after_is_bounded_and_never_crashes(value, expected):
 
 def test_the_trigger_never_pauses_past_its_longest_poll_interval_for_retry_after(conn_env, monkeypatch):
     from airflow_provider_drpipelines.triggers import base as trigger_base
-
-    from .test_hook_support import AsyncioWithSleep
+    from tests.unit.hooks.test_hook_support import AsyncioWithSleep
 
     pauses: list[float] = []
     real_sleep = asyncio.sleep

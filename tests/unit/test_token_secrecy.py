@@ -34,8 +34,7 @@ from airflow_provider_drpipelines.exceptions import (
     PipelineRunFailedError,
 )
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
-
-from .scripted_server import DROP, HANG, RESET, ScriptedServer, Stream, closing, reply
+from tests.unit.scripted_server import DROP, HANG, RESET, ScriptedServer, Stream, closing, reply
 
 #: Quotes, a backslash and URL-reserved characters, so each escaped form differs from the raw one.
 TOKEN = 'tok-0123456789/abcdefghij+klmnopqrst="uvwxyz\\secret'

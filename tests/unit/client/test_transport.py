@@ -21,8 +21,7 @@ from airflow_provider_drpipelines.exceptions import (
     DataRobotApiError,
 )
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
-
-from .scripted_server import ScriptedServer, reply
+from tests.unit.scripted_server import ScriptedServer, reply
 
 RUN = {"id": "r1", "status": "RUNNING"}
 LONG_TOKEN = "tok-" + "abcdefghij0123456789" * 5  # 104 characters, longer than any truncation

@@ -31,8 +31,7 @@ from airflow_provider_drpipelines.operators import (
 )
 from airflow_provider_drpipelines.readiness import DataRobotReadinessTrigger
 from airflow_provider_drpipelines.sensors import DataRobotPipelineRunSensor
-
-from .conftest import EMU_TOKEN, FAST_RETRIES, PIPELINE_SOURCE, FakeTI, make_context, run_events, scripted
+from tests.unit.conftest import EMU_TOKEN, FAST_RETRIES, PIPELINE_SOURCE, FakeTI, make_context, run_events, scripted
 
 FAST = {"poll_interval": 0.05, "max_poll_interval": 0.05, "hook_params": FAST_RETRIES}
 NAME = "Score Customers"  # the name the service derives from ``def score_customers``

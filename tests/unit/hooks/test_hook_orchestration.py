@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_drpipelines.exceptions import ApiAuthError, DataRobotConfigError, PipelineRunTimeoutError
-
-from .test_hook_support import API, HOST, make_hook, query_of
+from tests.unit.hooks.test_hook_support import API, HOST, make_hook, query_of
 
 STATUS_URL = f"{API}/pipelines/p1/dispatches/r1/status"
 

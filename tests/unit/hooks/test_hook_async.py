@@ -24,9 +24,8 @@ from airflow_provider_drpipelines.exceptions import (
     DataRobotApiError,
 )
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
-
-from .scripted_server import DROP, HANG, ScriptedServer, reply
-from .test_hook_support import TOKEN, install_clock
+from tests.unit.hooks.test_hook_support import TOKEN, install_clock
+from tests.unit.scripted_server import DROP, HANG, ScriptedServer, reply
 
 RUN_STATUS = {"id": "r1", "status": "RUNNING", "covalentDispatchId": "cov-1"}
 

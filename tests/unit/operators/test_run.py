@@ -32,8 +32,7 @@ from airflow_provider_drpipelines.operators import (
 from airflow_provider_drpipelines.triggers import DataRobotPipelineRunTrigger
 from airflow_provider_drpipelines.utils.templating import native_value
 from airflow_provider_drpipelines.utils.tracked_runs import DEFERRAL_GRACE, TrackedRun
-
-from .conftest import (
+from tests.unit.conftest import (
     EMU_TOKEN,
     FAST_RETRIES,
     FakeStateStore,

@@ -13,8 +13,7 @@ from requests_mock import ANY
 from airflow_provider_drpipelines.client.wire import UploadFile, user_agent
 from airflow_provider_drpipelines.exceptions import ApiNotFoundError, DataRobotConfigError
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
-
-from .test_hook_support import (
+from tests.unit.hooks.test_hook_support import (
     API,
     EVERYTHING,
     HOOK_LOGGER,

@@ -13,8 +13,7 @@ from airflow_provider_drpipelines.exceptions import DataRobotConfigError, DataRo
 from airflow_provider_drpipelines.sensors import DataRobotPipelineRunSensor
 from airflow_provider_drpipelines.triggers import DataRobotPipelineRunTrigger
 from airflow_provider_drpipelines.utils.tracked_runs import DEFERRAL_GRACE
-
-from .conftest import EMU_TOKEN, FakeTI, make_context, scripted, start_run
+from tests.unit.conftest import EMU_TOKEN, FakeTI, make_context, scripted, start_run
 
 
 def sensor(pipeline_id: str, run_id: str, **kwargs: Any) -> DataRobotPipelineRunSensor:

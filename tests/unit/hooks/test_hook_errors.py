@@ -23,8 +23,7 @@ from airflow_provider_drpipelines.exceptions import (
     DataRobotConfigError,
 )
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
-
-from .test_hook_support import API, HOOK_LOGGER, TOKEN, make_hook, query_of
+from tests.unit.hooks.test_hook_support import API, HOOK_LOGGER, TOKEN, make_hook, query_of
 
 PIPELINE = {"id": "p1", "mode": "draft", "name": "Flow"}
 RUN = {"id": "r1", "status": "PENDING", "inputId": "i1"}

@@ -17,9 +17,8 @@ from airflow_provider_drpipelines.emulator import EmulatorServer
 from airflow_provider_drpipelines.exceptions import ApiTransientError
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 from airflow_provider_drpipelines.operators import DataRobotDeployPipelineOperator
-
-from .conftest import FAST_RETRIES, PIPELINE_SOURCE, make_context
-from .test_lifecycle_operators import NAME, changed_source, deploy_op, image_op, writes
+from tests.unit.conftest import FAST_RETRIES, PIPELINE_SOURCE, make_context
+from tests.unit.operators.test_lifecycle import NAME, changed_source, deploy_op, image_op, writes
 
 ID = "[0-9a-f]{24}"
 #: A try whose every attempt fails: one attempt, so the failure ends the try at once.

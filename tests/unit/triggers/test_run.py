@@ -18,10 +18,9 @@ from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 from airflow_provider_drpipelines.triggers import USER_ACTION_CANCEL_MSG, DataRobotPipelineRunTrigger
 from airflow_provider_drpipelines.triggers import base as trigger_base
 from airflow_provider_drpipelines.utils.polling import WAKE_GRID
-
-from .conftest import EMU_TOKEN, collect_events, run_events, run_status, scripted, start_run
-from .scripted_server import ScriptedServer, reply
-from .test_hook_support import AsyncioWithSleep
+from tests.unit.conftest import EMU_TOKEN, collect_events, run_events, run_status, scripted, start_run
+from tests.unit.hooks.test_hook_support import AsyncioWithSleep
+from tests.unit.scripted_server import ScriptedServer, reply
 
 STATUS_GET = r"/dispatches/[^/]+/status$"
 RUN_DELETE = r"/dispatches/[^/]+$"
