@@ -1,4 +1,4 @@
-"""Every endpoint of the pipelines API (pipelines-api.md §4), written once.
+"""Every endpoint of the pipelines API (the ``/pipelines`` resources under ``/api/v2``), written once.
 
 :class:`PipelinesApi` builds each call and hands it to ``_send``; the sync hook answers with the decoded
 body, the async client with an awaitable of it. Scope is said one way everywhere: ``version=None`` is

@@ -70,7 +70,7 @@ def run_path(pipeline_id: str, run_id: str, version: int | None) -> str:
 
 
 def task_execution_path(pipeline_id: str, run_id: str, task_id: int) -> str:
-    # Task executions have no locked variant: they are keyed by the run alone (pipelines-api.md §10.2).
+    # Task executions have no locked variant: the API keys them by the run alone (no /versions/{n} in the path).
     return f"{run_path(pipeline_id, run_id, None)}/tasks/{positive_int(task_id, 'task_id')}"
 
 

@@ -36,5 +36,5 @@ def pipeline_functions(module: ast.Module) -> list[FunctionNode]:
 
 
 def default_pipeline_name(function_name: str) -> str:
-    """The display name the service gives a pipeline (``my_workflow`` → ``My Workflow``, pipelines-api.md §3.3)."""
+    """The display name the service gives a pipeline: its function title-cased (``my_workflow`` → ``My Workflow``)."""
     return function_name.replace("_", " ").strip().title()
