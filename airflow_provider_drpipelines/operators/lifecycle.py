@@ -30,6 +30,8 @@ from airflow_provider_drpipelines.xcom_keys import (
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_drpipelines.utils.builds import Target
+
 
 class _WaitsUntilReady(PipelinesBaseOperator):
     """Waiting for a pipeline version or image version to be built: in the worker, or deferred."""
@@ -51,7 +53,7 @@ class _WaitsUntilReady(PipelinesBaseOperator):
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
 
-    def _wait(self, context: Context, target: Any, resume: dict[str, Any], deadline: float | None = None) -> Any:
+    def _wait(self, context: Context, target: Target, resume: dict[str, Any], deadline: float | None = None) -> Any:
         """Wait for ``target``; whatever ends the wait goes to :meth:`_built` (here or after a deferral).
 
         :param deadline: the wall-clock deadline of a wait resumed after a deferral; else ``timeout`` from now.
@@ -110,7 +112,7 @@ class _WaitsUntilReady(PipelinesBaseOperator):
                 return self._wait(context, target, resume, end_time)
         return self._built(context, target, status, detail, resume)
 
-    def _built(self, context: Context, target: Any, status: str, detail: str | None, resume: dict[str, Any]) -> Any:
+    def _built(self, context: Context, target: Target, status: str, detail: str | None, resume: dict[str, Any]) -> Any:
         raise NotImplementedError
 
 
@@ -200,7 +202,7 @@ class DataRobotDeployPipelineOperator(_WaitsUntilReady):
             return {"pipeline_id": deployment.pipeline_id, "version": deployment.version}
         return self._wait(context, deployment.target, resume)
 
-    def _built(self, context: Context, target: Any, status: str, detail: str | None, resume: dict[str, Any]) -> Any:
+    def _built(self, context: Context, target: Target, status: str, detail: str | None, resume: dict[str, Any]) -> Any:
         from airflow_provider_drpipelines.utils.builds import raise_unless_ready
         from airflow_provider_drpipelines.utils.lifecycle import Deployment, retire, superseded_ids
 
@@ -272,7 +274,7 @@ class DataRobotPipelineImageOperator(_WaitsUntilReady):
         context["ti"].xcom_push(key=IMAGE_VERSION_XCOM_KEY, value=target.version)
         return str(self._wait(context, target, {}))
 
-    def _built(self, context: Context, target: Any, status: str, detail: str | None, resume: dict[str, Any]) -> Any:
+    def _built(self, context: Context, target: Target, status: str, detail: str | None, resume: dict[str, Any]) -> Any:
         from airflow_provider_drpipelines.utils.builds import raise_unless_ready
 
         raise_unless_ready(self.hook, target, status, detail)
