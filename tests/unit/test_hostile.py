@@ -194,17 +194,9 @@ def test_retry_after_is_bounded_and_never_crashes(value, expected):
 
 
 def test_the_trigger_never_pauses_past_its_longest_poll_interval_for_retry_after(conn_env, monkeypatch):
-    from airflow_provider_drpipelines.triggers import base as trigger_base
-    from tests.unit.hooks.test_hook_support import AsyncioWithSleep
+    from tests._support.sleeps import record_trigger_pauses
 
-    pauses: list[float] = []
-    real_sleep = asyncio.sleep
-
-    async def record(delay: float) -> None:
-        pauses.append(delay)
-        await real_sleep(0)
-
-    monkeypatch.setattr(trigger_base, "asyncio", AsyncioWithSleep(record))
+    pauses = record_trigger_pauses(monkeypatch)
     answers = [reply({"detail": "busy"}, status=503, headers={"Retry-After": "1e400"}), reply({"status": "COMPLETED"})]
     with ScriptedServer(answers) as server:
         conn_env(host=server.url, password=TOKEN)

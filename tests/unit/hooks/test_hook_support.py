@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import email
 import logging
 from typing import Any
@@ -14,6 +13,7 @@ from airflow_provider_drpipelines.client import async_client
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 from airflow_provider_drpipelines.hooks import pipelines as hooks
 from airflow_provider_drpipelines.utils import polling
+from tests._support.sleeps import AsyncioWithSleep, FakeClock
 
 TOKEN = "SECRET-TOKEN-123"
 HOST = "https://dr.example.com"
@@ -36,41 +36,6 @@ EVERYTHING: dict[str, Any] = {
     "versionString": "1.0",
     "data": [],
 }
-
-
-class FakeClock:
-    """Stands in for the ``time`` module inside ``hooks``: sleeping advances every clock, nothing waits."""
-
-    def __init__(self, start: float = 1_000_000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def time(self) -> float:
-        return self.now
-
-    monotonic = perf_counter = time
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds >= 0
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    async def async_sleep(self, seconds: float) -> None:
-        self.sleep(seconds)
-
-
-class AsyncioWithSleep:
-    """The ``asyncio`` module as one module sees it, with its own ``sleep``.
-
-    Patching ``module.asyncio.sleep`` would patch ``asyncio.sleep`` for the whole process, and with it every
-    event loop running in a background thread (the emulator's uvicorn would spin on a sleep that returns at once).
-    """
-
-    def __init__(self, sleep: Any) -> None:
-        self.sleep = sleep
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(asyncio, name)
 
 
 def install_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:

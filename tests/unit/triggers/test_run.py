@@ -16,10 +16,9 @@ from airflow_provider_drpipelines import version_compat
 from airflow_provider_drpipelines.client import async_client
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 from airflow_provider_drpipelines.triggers import USER_ACTION_CANCEL_MSG, DataRobotPipelineRunTrigger
-from airflow_provider_drpipelines.triggers import base as trigger_base
 from airflow_provider_drpipelines.utils.polling import WAKE_GRID
+from tests._support.sleeps import record_trigger_pauses
 from tests.unit.conftest import EMU_TOKEN, collect_events, run_events, run_status, scripted, start_run
-from tests.unit.hooks.test_hook_support import AsyncioWithSleep
 from tests.unit.scripted_server import ScriptedServer, reply
 
 STATUS_GET = r"/dispatches/[^/]+/status$"
@@ -164,14 +163,7 @@ def test_retry_after_zero_does_not_shorten_the_pause(scripted_api, monkeypatch):
     conn_id, _ = scripted_api(
         (503, {"detail": "busy"}, {"Retry-After": "0"}), (200, {"id": "r-1", "status": "COMPLETED"}, {})
     )
-    pauses: list[float] = []
-    real_sleep = asyncio.sleep
-
-    async def record(delay: float) -> None:
-        pauses.append(delay)
-        await real_sleep(0)
-
-    monkeypatch.setattr(trigger_base, "asyncio", AsyncioWithSleep(record))
+    pauses = record_trigger_pauses(monkeypatch)
 
     events = run_events(_scripted_trigger(conn_id, poll_interval=7.0))
 
