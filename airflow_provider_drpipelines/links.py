@@ -9,16 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperatorLink, XCom
 
+from airflow_provider_drpipelines.xcom_keys import RUN_ID_XCOM_KEY, RUN_URL_XCOM_KEY, VERSION_XCOM_KEY
+
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import TaskInstanceKey
 
-#: XCom keys the run operator pushes before it waits, so links and downstream tasks work even on failure.
-#: XCom key of the run's id.
-RUN_ID_XCOM_KEY = "run_id"
-#: XCom key of the run's page in the DataRobot UI, which the extra link shows.
-RUN_URL_XCOM_KEY = "run_url"
-#: XCom key of the version number run (None for the draft), handy after ``version="latest"``.
-VERSION_XCOM_KEY = "pipeline_version"
+__all__ = ["RUN_ID_XCOM_KEY", "RUN_URL_XCOM_KEY", "VERSION_XCOM_KEY", "DataRobotPipelineRunLink"]
 
 
 class DataRobotPipelineRunLink(BaseOperatorLink):

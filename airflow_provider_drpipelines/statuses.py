@@ -10,7 +10,7 @@ from typing import Final
 
 
 class RunStatus:
-    """Run ("dispatch") status: pipelines-api.md §2."""
+    """Run ("dispatch") status, as the API spells a run's ``status``; terminal ones end every wait."""
 
     PENDING: Final = "PENDING"
     PREPARING: Final = "PREPARING"
@@ -103,7 +103,7 @@ class ImageStatus:
     ERROR: Final = "ERROR"
 
 
-#: Python versions an execution image may use (pipelines-api.md §2; the CLI checks them client-side).
+#: Python versions an execution image may use: the service accepts only these (the CLI checks them client-side too).
 IMAGE_PYTHON_VERSIONS: Final = ("3.10", "3.11", "3.12", "3.13")
 
 

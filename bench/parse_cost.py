@@ -49,8 +49,8 @@ FORBIDDEN = (
     "airflow_provider_drpipelines.hooks",
     "airflow_provider_drpipelines.triggers",
     "airflow_provider_drpipelines.emulator",
-    "airflow_provider_drpipelines._endpoints",
-    "airflow_provider_drpipelines._wire",
+    "airflow_provider_drpipelines.client.endpoints",
+    "airflow_provider_drpipelines.client.wire",
 )
 TARGET_RATIO = 0.5
 

@@ -61,7 +61,9 @@ def _proxy(module: Any, **overrides: Any) -> Any:
 
 def trigger_polls(poll_interval: float, max_poll_interval: float, end: float) -> FakeClock:
     """The real trigger loop on a fake clock; returns the clock with the time of every status call."""
-    from airflow_provider_drpipelines import hooks, triggers
+    from airflow_provider_drpipelines.hooks import pipelines as hooks
+    from airflow_provider_drpipelines.triggers import base as trigger_base
+    from airflow_provider_drpipelines.triggers import run as triggers
 
     clock = FakeClock()
 
@@ -75,9 +77,13 @@ def trigger_polls(poll_interval: float, max_poll_interval: float, end: float) ->
     async def fake_sleep(seconds: float) -> None:
         clock.now += seconds
 
-    real_time, real_asyncio, real_aget = triggers.time, triggers.asyncio, hooks.DataRobotPipelinesHook.aget_client
-    triggers.time = _proxy(time, time=lambda: clock.now)
-    triggers.asyncio = _proxy(asyncio, sleep=fake_sleep)
+    real_time, real_asyncio, real_aget = (
+        trigger_base.time,
+        trigger_base.asyncio,
+        hooks.DataRobotPipelinesHook.aget_client,
+    )
+    trigger_base.time = _proxy(time, time=lambda: clock.now)
+    trigger_base.asyncio = _proxy(asyncio, sleep=fake_sleep)
     hooks.DataRobotPipelinesHook.aget_client = fake_aget_client  # type: ignore[method-assign]
     try:
         trigger = triggers.DataRobotPipelineRunTrigger(
@@ -92,7 +98,7 @@ def trigger_polls(poll_interval: float, max_poll_interval: float, end: float) ->
 
         event = asyncio.run(first_event())
     finally:
-        triggers.time, triggers.asyncio = real_time, real_asyncio
+        trigger_base.time, trigger_base.asyncio = real_time, real_asyncio
         hooks.DataRobotPipelinesHook.aget_client = real_aget  # type: ignore[method-assign]
     if event["status"] != "COMPLETED":
         raise RuntimeError(f"unexpected event {event}")
@@ -101,7 +107,8 @@ def trigger_polls(poll_interval: float, max_poll_interval: float, end: float) ->
 
 def worker_polls(poll_interval: float, max_poll_interval: float, end: float) -> FakeClock:
     """The real worker/sensor wait (``hook.wait_for_run``) on a fake clock."""
-    from airflow_provider_drpipelines import hooks
+    from airflow_provider_drpipelines.hooks import pipelines as hooks
+    from airflow_provider_drpipelines.utils import polling
 
     clock = FakeClock()
 
@@ -110,14 +117,14 @@ def worker_polls(poll_interval: float, max_poll_interval: float, end: float) -> 
 
     hook = hooks.DataRobotPipelinesHook()
     hook.get_run_status = lambda pipeline_id, run_id, version=None: clock.status(end)  # type: ignore[method-assign]
-    real_time = hooks.time
-    hooks.time = _proxy(time, time=lambda: clock.now, sleep=fake_sleep)  # type: ignore[assignment]
+    real_time = polling.time
+    polling.time = _proxy(time, time=lambda: clock.now, sleep=fake_sleep)  # type: ignore[assignment]
     try:
         status = hook.wait_for_run(
             "p", "run", 1, poll_interval=poll_interval, max_poll_interval=max_poll_interval, started_at=0.0
         )
     finally:
-        hooks.time = real_time  # type: ignore[assignment]
+        polling.time = real_time  # type: ignore[assignment]
     if status != "COMPLETED":
         raise RuntimeError(f"unexpected status {status}")
     return clock

@@ -28,7 +28,8 @@ myst_heading_anchors = 3
 suppress_warnings = ["myst.header"]
 
 # Inherited members stay off: BaseHook's and BaseOperator's members are Airflow's to document, and the hook's
-# endpoints have their own page (reference/endpoints.rst, PipelinesApi) instead of appearing twice.
+# endpoints have their own page (reference/endpoints.rst, PipelinesApi) instead of appearing twice. The
+# documented modules are the public ones; a package's __all__ names what its page shows.
 autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
@@ -43,10 +44,12 @@ nitpick_ignore_regex = [
     ("py:.*", r"(BaseHook|BaseOperator|BaseSensorOperator|BaseTrigger|BaseOperatorLink|AirflowException)"),
     ("py:.*", r"(TaskInstanceKey|Context|TriggerEvent|T|R|timedelta|datetime)"),
     # Private transport types that appear in signatures: internals a DAG author never builds.
-    ("py:.*", r"(airflow_provider_drpipelines\._wire\.)?(ApiRequest|RetryPolicy|UploadFile)"),
-    ("py:.*", r"(airflow_provider_drpipelines\._endpoints\.)?(SourceFile|R)"),
-    # Private base classes shown by show-inheritance (e.g. operators._PipelinesOperator) are not documented.
-    ("py:class", r"airflow_provider_drpipelines\.\w+\._\w+"),
+    ("py:.*", r"(airflow_provider_drpipelines\.client\.wire\.)?(ApiRequest|RetryPolicy|UploadFile)"),
+    ("py:.*", r"(airflow_provider_drpipelines\.client\.(paths|endpoints)\.)?(SourceFile|R)"),
+    # The TypeVars of the endpoint catalogue's parts and the hook.
+    ("py:class", r"airflow_provider_drpipelines(\.\w+)*\.(R|T)"),
+    # Internal base classes shown by show-inheritance (the operators' common base, the build-wait base).
+    ("py:class", r"airflow_provider_drpipelines(\.\w+)*\.(_\w+|PipelinesBaseOperator)"),
 ]
 
 html_theme = "alabaster"

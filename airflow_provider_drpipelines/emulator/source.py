@@ -11,7 +11,7 @@ import json
 import textwrap
 from dataclasses import dataclass
 
-from airflow_provider_drpipelines._source import (
+from airflow_provider_drpipelines.utils.source import (
     TASK_DECORATORS,
     FunctionNode,
     decorator_name,

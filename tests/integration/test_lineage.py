@@ -132,7 +132,8 @@ def test_parsing_and_the_asset_path_import_nothing_from_openlineage() -> None:
     an installed provider's ``get_provider_info``): the facets are built only when the listener asks."""
     code = (
         "import runpy, sys\n"
-        "from airflow_provider_drpipelines import operators, _lineage\n"
+        "from airflow_provider_drpipelines import operators\n"
+        "from airflow_provider_drpipelines.utils import lineage\n"
         f"runpy.run_path({str(DAG_FILE)!r})\n"
         "loaded = {m for m in sys.modules if 'openlineage' in m}\n"
         "print(sorted(loaded - {'airflow.providers.openlineage', 'airflow.providers.openlineage.get_provider_info'}))\n"
@@ -142,8 +143,8 @@ def test_parsing_and_the_asset_path_import_nothing_from_openlineage() -> None:
 
 
 def test_parent_info_without_the_provider_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow_provider_drpipelines._lineage import with_parent_info
     from airflow_provider_drpipelines.exceptions import DataRobotConfigError
+    from airflow_provider_drpipelines.utils.lineage import with_parent_info
 
     monkeypatch.setitem(sys.modules, "airflow.providers.openlineage.plugins", None)
     with pytest.raises(DataRobotConfigError, match=r"airflow-provider-drpipelines\[openlineage\]"):

@@ -185,7 +185,7 @@ def test_transient_faults_neither_lose_nor_duplicate_the_run(
 
 @pytest.mark.skipif(AIRFLOW_V_3_0_PLUS, reason="Airflow 3.0-3.2 ask the API server (unit-tested)")
 def test_airflow2_kill_check_reads_the_task_instance_from_the_database(pipeline_id: str) -> None:
-    from airflow_provider_drpipelines._compat import read_task_instance
+    from airflow_provider_drpipelines.version_compat import read_task_instance
 
     result = _run("it_run_worker", pipeline_id)
 

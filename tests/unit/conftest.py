@@ -12,8 +12,8 @@ import pytest
 
 from airflow_provider_drpipelines.emulator import EmulatorServer
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
-
-from .test_hook_support import FakeClock, install_clock, make_hook
+from tests._support.sleeps import FakeClock
+from tests.unit.hooks.test_hook_support import install_clock, make_hook
 
 #: The emulator's API token; long enough for Airflow's secrets masker to consider it.
 EMU_TOKEN = "emu-secret-token-5f3c9a71"

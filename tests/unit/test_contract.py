@@ -14,18 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from airflow_provider_drpipelines._dryrun import RunRequest, dry_run
-from airflow_provider_drpipelines._lifecycle import ImageSpec, provide_image
-from airflow_provider_drpipelines._limits import MAX_JSON_BYTES, MAX_PAYLOAD_BYTES
-from airflow_provider_drpipelines._names import resolve_pipeline_id
-from airflow_provider_drpipelines._readiness import (
-    IMAGE_VERSION,
-    MAX_UNKNOWN_POLLS,
-    PIPELINE_VERSION,
-    Target,
-    wait_in_worker,
-)
-from airflow_provider_drpipelines._results import check_task_names, collect_results
+from airflow_provider_drpipelines.client.limits import MAX_JSON_BYTES, MAX_PAYLOAD_BYTES
 from airflow_provider_drpipelines.exceptions import ApiResponseError, DataRobotConfigError, PipelineNotReadyError
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 from airflow_provider_drpipelines.operators import (
@@ -34,10 +23,20 @@ from airflow_provider_drpipelines.operators import (
     resolve_payload,
 )
 from airflow_provider_drpipelines.readiness import DataRobotReadinessTrigger
-
-from .conftest import make_context, run_events
-from .scripted_server import Request, ScriptedServer, reply
-from .test_hostile import TOKEN, settings, sync_hook
+from airflow_provider_drpipelines.utils.builds import (
+    IMAGE_VERSION,
+    MAX_UNKNOWN_POLLS,
+    PIPELINE_VERSION,
+    Target,
+    wait_in_worker,
+)
+from airflow_provider_drpipelines.utils.dry_run import RunRequest, dry_run
+from airflow_provider_drpipelines.utils.lifecycle import ImageSpec, provide_image
+from airflow_provider_drpipelines.utils.names import resolve_pipeline_id
+from airflow_provider_drpipelines.utils.results import check_task_names, collect_results
+from tests.unit.conftest import make_context, run_events
+from tests.unit.scripted_server import Request, ScriptedServer, reply
+from tests.unit.test_hostile import TOKEN, settings, sync_hook
 
 Routes = dict[str, Any]
 

@@ -12,9 +12,9 @@ from urllib.parse import quote
 
 import pytest
 
-from airflow_provider_drpipelines import _wire
-from airflow_provider_drpipelines._wire import MAX_JSON_BYTES, RetryPolicy, parse_retry_after
-from airflow_provider_drpipelines.async_client import DataRobotPipelinesAsyncClient, shared_session
+from airflow_provider_drpipelines.client import wire
+from airflow_provider_drpipelines.client.async_client import DataRobotPipelinesAsyncClient, shared_session
+from airflow_provider_drpipelines.client.wire import MAX_JSON_BYTES, RetryPolicy, parse_retry_after
 from airflow_provider_drpipelines.connection import ConnectionSettings
 from airflow_provider_drpipelines.exceptions import (
     ApiAuthError,
@@ -26,9 +26,8 @@ from airflow_provider_drpipelines.exceptions import (
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 from airflow_provider_drpipelines.operators import DataRobotCancelPipelineRunOperator, DataRobotRunPipelineOperator
 from airflow_provider_drpipelines.triggers import DataRobotPipelineRunTrigger
-
-from .conftest import EMU_TOKEN, FakeTI, collect_events
-from .scripted_server import ScriptedServer, Stream, reply, trickle
+from tests.unit.conftest import EMU_TOKEN, FakeTI, collect_events
+from tests.unit.scripted_server import ScriptedServer, Stream, reply, trickle
 
 TOKEN = "tok-0123456789abcdefghijklmnopqrstuvwxyz-secret"
 RUN = {"id": "r1", "status": "RUNNING"}
@@ -195,18 +194,9 @@ def test_retry_after_is_bounded_and_never_crashes(value, expected):
 
 
 def test_the_trigger_never_pauses_past_its_longest_poll_interval_for_retry_after(conn_env, monkeypatch):
-    from airflow_provider_drpipelines import triggers
+    from tests._support.sleeps import record_trigger_pauses
 
-    from .test_hook_support import AsyncioWithSleep
-
-    pauses: list[float] = []
-    real_sleep = asyncio.sleep
-
-    async def record(delay: float) -> None:
-        pauses.append(delay)
-        await real_sleep(0)
-
-    monkeypatch.setattr(triggers, "asyncio", AsyncioWithSleep(record))
+    pauses = record_trigger_pauses(monkeypatch)
     answers = [reply({"detail": "busy"}, status=503, headers={"Retry-After": "1e400"}), reply({"status": "COMPLETED"})]
     with ScriptedServer(answers) as server:
         conn_env(host=server.url, password=TOKEN)
@@ -231,7 +221,7 @@ def test_a_listing_that_ignores_offset_stops_with_a_clear_error():
 
 
 def test_a_listing_whose_pages_never_end_stops_at_the_maximum(monkeypatch):
-    monkeypatch.setattr(_wire, "MAX_PAGES", 5)
+    monkeypatch.setattr(wire, "MAX_PAGES", 5)
     counter = iter(range(10**6))
     with ScriptedServer([lambda request: _page([{"id": f"r{next(counter)}"}])]) as server:
         hook = sync_hook(settings(server.url))

@@ -15,10 +15,10 @@ PACKAGE = "airflow_provider_drpipelines"
 #: Our modules only a running task needs: the hook (requests), the async client (aiohttp), triggers, emulator.
 HEAVY_OWN_MODULES = (
     f"{PACKAGE}.hooks",
-    f"{PACKAGE}.async_client",
-    f"{PACKAGE}._sync_http",
-    f"{PACKAGE}._endpoints",
-    f"{PACKAGE}._wire",
+    f"{PACKAGE}.client.async_client",
+    f"{PACKAGE}.client.sync_transport",
+    f"{PACKAGE}.client.endpoints",
+    f"{PACKAGE}.client.wire",
     f"{PACKAGE}.triggers",
     f"{PACKAGE}.readiness",
 )

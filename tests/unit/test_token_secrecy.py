@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_drpipelines._wire import MAX_JSON_BYTES, RetryPolicy, scrub, secret_forms
-from airflow_provider_drpipelines.async_client import DataRobotPipelinesAsyncClient, shared_session
+from airflow_provider_drpipelines.client.async_client import DataRobotPipelinesAsyncClient, shared_session
+from airflow_provider_drpipelines.client.wire import MAX_JSON_BYTES, RetryPolicy, scrub, secret_forms
 from airflow_provider_drpipelines.connection import ConnectionSettings
 from airflow_provider_drpipelines.exceptions import (
     ApiConnectionError,
@@ -34,8 +34,7 @@ from airflow_provider_drpipelines.exceptions import (
     PipelineRunFailedError,
 )
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
-
-from .scripted_server import DROP, HANG, RESET, ScriptedServer, Stream, closing, reply
+from tests.unit.scripted_server import DROP, HANG, RESET, ScriptedServer, Stream, closing, reply
 
 #: Quotes, a backslash and URL-reserved characters, so each escaped form differs from the raw one.
 TOKEN = 'tok-0123456789/abcdefghij+klmnopqrst="uvwxyz\\secret'

@@ -1,0 +1,1 @@
+"""Helpers more than one test suite uses, written once."""
