@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import threading
 import time
@@ -275,10 +274,8 @@ def test_a_cancel_failing_on_kill_never_replaces_the_execution_timeout(
             hook.cancel_run_if_active(pipeline_id, run["id"], 1)
 
     assert result is None or result.task_states == {"run": "failed"}
-    failures, log = dag_module(DAGS)["FAILURES"], task_log()
-    if failures:
-        assert failures[-1] == "AirflowTaskTimeout"
-    else:  # dag.test() on Airflow 3.0 runs no failure callback: the task's traceback names what was raised
-        raised = {line.split(":")[0] for line in log.splitlines() if re.match(r"\w+(Error|Timeout): ", line)}
-        assert "AirflowTaskTimeout" in raised and "ApiTransientError" not in raised, raised
-    assert "Could not cancel this task's run" in log
+    failures = dag_module(DAGS)["FAILURES"]
+    # dag.test() hands no exception to the failure callback on Airflow 3.0 and 3.2 (the unit test of on_kill
+    # covers them); where it does, the task's error is the timeout, not the cancel's failure.
+    assert not failures or failures[-1] == "AirflowTaskTimeout", failures
+    assert "Could not cancel this task's run" in task_log()
