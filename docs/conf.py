@@ -48,8 +48,9 @@ nitpick_ignore_regex = [
     ("py:.*", r"(airflow_provider_drpipelines\.client\.(paths|endpoints)\.)?(SourceFile|R)"),
     # The TypeVars of the endpoint catalogue's parts and the hook.
     ("py:class", r"airflow_provider_drpipelines(\.\w+)*\.(R|T)"),
-    # Internal base classes shown by show-inheritance (the operators' common base, the build-wait base).
-    ("py:class", r"airflow_provider_drpipelines(\.\w+)*\.(_\w+|PipelinesBaseOperator)"),
+    # Internal base classes shown by show-inheritance (the operators' common base, the build-wait base, the
+    # triggers' polling engine).
+    ("py:class", r"airflow_provider_drpipelines(\.\w+)*\.(_\w+|PipelinesBaseOperator|PollingTrigger)"),
 ]
 
 html_theme = "alabaster"
