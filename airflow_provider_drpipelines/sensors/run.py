@@ -86,7 +86,8 @@ class DataRobotPipelineRunSensor(PipelineTaskMixin, BaseSensorOperator):
             return super().execute(context)
         if self.poke(context):
             return None
-        from airflow_provider_drpipelines.utils.tracked_runs import TrackedRun, defer_on_run
+        from airflow_provider_drpipelines.triggers.run import defer_on_run
+        from airflow_provider_drpipelines.utils.tracked_runs import TrackedRun
 
         run = TrackedRun(self.pipeline_id, self.run_id, self._run_version(), "")
         defer_on_run(

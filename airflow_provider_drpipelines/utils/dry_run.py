@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_drpipelines.client.answers import newest_version, numbered_versions
 from airflow_provider_drpipelines.exceptions import ApiNotFoundError, PipelineDryRunError
 from airflow_provider_drpipelines.statuses import (
     EMULATOR_SCRIPT_KEY,
@@ -20,7 +21,6 @@ from airflow_provider_drpipelines.statuses import (
     PipelineMode,
     VersionStatus,
 )
-from airflow_provider_drpipelines.utils.answers import newest_version, numbered_versions
 from airflow_provider_drpipelines.utils.results import task_names
 
 if TYPE_CHECKING:

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_drpipelines.client.answers import newest_version, numbered_versions, required
 from airflow_provider_drpipelines.exceptions import (
     ApiConflictError,
     ApiNotFoundError,
@@ -19,7 +20,6 @@ from airflow_provider_drpipelines.exceptions import (
     DataRobotPipelinesError,
 )
 from airflow_provider_drpipelines.statuses import IMAGE_PYTHON_VERSIONS, ImageStatus, PipelineMode
-from airflow_provider_drpipelines.utils.answers import newest_version, numbered_versions, required
 from airflow_provider_drpipelines.utils.builds import IMAGE_VERSION, PIPELINE_VERSION, Target
 from airflow_provider_drpipelines.utils.names import pipelines_named
 from airflow_provider_drpipelines.utils.source import default_pipeline_name, pipeline_functions

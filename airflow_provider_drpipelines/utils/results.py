@@ -13,10 +13,10 @@ from collections import Counter
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_drpipelines.client.answers import broken_answer, objects, optional, required
 from airflow_provider_drpipelines.client.limits import MAX_PAYLOAD_DEPTH, nested_too_deep
 from airflow_provider_drpipelines.exceptions import ApiConflictError, ApiResponseError, DataRobotConfigError
 from airflow_provider_drpipelines.statuses import TaskExecutionStatus
-from airflow_provider_drpipelines.utils.answers import broken_answer, objects, optional, required
 
 if TYPE_CHECKING:
     from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
