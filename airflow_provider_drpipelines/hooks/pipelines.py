@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from collections.abc import Collection
 
     from airflow_provider_drpipelines.client.async_client import DataRobotPipelinesAsyncClient
+    from airflow_provider_drpipelines.client.bodies import PipelineBody, RunStatusBody
 
 T = TypeVar("T")
 
@@ -267,7 +268,7 @@ class DataRobotPipelinesHook(BaseHook, PipelinesListings):
             draft but a version was asked for, or it is locked but ``"draft"`` was asked for.
         """
         try:
-            pipeline = self.get_pipeline(pipeline_id)
+            pipeline: PipelineBody = self.get_pipeline(pipeline_id)
         except ApiNotFoundError:
             raise DataRobotConfigError(
                 f"Pipeline {pipeline_id!r} does not exist (or is not visible to this token)."
@@ -470,8 +471,8 @@ class DataRobotPipelinesHook(BaseHook, PipelinesListings):
             )
 
         def poll() -> str:
-            status: str = self.get_run_status(pipeline_id, run_id, version)["status"]
-            return status
+            answer: RunStatusBody = self.get_run_status(pipeline_id, run_id, version)
+            return answer["status"]
 
         return poll_in_worker(
             poll,

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import BaseOperator, Context
 
     from airflow_provider_drpipelines.client.async_client import DataRobotPipelinesAsyncClient
+    from airflow_provider_drpipelines.client.bodies import RunStatusBody
     from airflow_provider_drpipelines.utils.tracked_runs import TrackedRun
 
 #: The message the Airflow >= 3.3 triggerer cancels a trigger with when a person acts on its task.
@@ -113,7 +114,7 @@ class DataRobotPipelineRunTrigger(PollingTrigger):
         self.map_index = map_index
         self.try_number = try_number
         self._cancel_sent = False
-        self._status: Any = None
+        self._status: str | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -157,8 +158,8 @@ class DataRobotPipelineRunTrigger(PollingTrigger):
 
     async def _poll(self, client: DataRobotPipelinesAsyncClient) -> dict[str, Any] | None:
         self._status = None  # a failed poll leaves the run's status unknown
-        status = (await client.get_run_status(self.pipeline_id, self.run_id, self.version))["status"]
-        self._status = status
+        answer: RunStatusBody = await client.get_run_status(self.pipeline_id, self.run_id, self.version)
+        status = self._status = answer["status"]
         return self._event(str(status), f"Pipeline run {self.run_id} is {status}.") if ends_wait(status) else None
 
     def _deadlines(self) -> list[tuple[float, str]]:

@@ -19,6 +19,8 @@ from airflow_provider_drpipelines.exceptions import ApiConflictError, ApiRespons
 from airflow_provider_drpipelines.statuses import TaskExecutionStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 
 #: Largest JSON-encoded result value (bytes) copied into an XCom.
@@ -56,7 +58,7 @@ def check_task_names(hook: DataRobotPipelinesHook, pipeline_id: str, version: in
         )
 
 
-def task_names(call: str, described: dict[str, Any]) -> set[str]:
+def task_names(call: str, described: Mapping[str, Any]) -> set[str]:
     """The ``taskNames`` of a pipeline or version (``call`` names the answer in errors)."""
     names = optional(call, described, "taskNames", list) or []
     if not all(isinstance(name, str) for name in names):

@@ -101,10 +101,10 @@ def version_argument(version: Any, none_means_draft: bool) -> int | str:
         return PipelineMode.DRAFT
     if isinstance(version, str) and version.strip().isdigit():
         version = int(version)
-    if version in (LATEST_VERSION, PipelineMode.DRAFT) or (
-        isinstance(version, int) and not isinstance(version, bool) and version > 0
-    ):
-        return version  # type: ignore[no-any-return]
+    if isinstance(version, int) and not isinstance(version, bool) and version > 0:
+        return version
+    if isinstance(version, str) and version in (LATEST_VERSION, PipelineMode.DRAFT):
+        return version
     allowed = "a version number, 'latest' or 'draft'" + (" (or None for the draft)" if none_means_draft else "")
     raise DataRobotConfigError(f"version must be {allowed}, got {version!r}.")
 
