@@ -107,8 +107,8 @@ def trigger_polls(poll_interval: float, max_poll_interval: float, end: float) ->
 
 def worker_polls(poll_interval: float, max_poll_interval: float, end: float) -> FakeClock:
     """The real worker/sensor wait (``hook.wait_for_run``) on a fake clock."""
+    from airflow_provider_drpipelines.client import polling
     from airflow_provider_drpipelines.hooks import pipelines as hooks
-    from airflow_provider_drpipelines.utils import polling
 
     clock = FakeClock()
 

@@ -188,8 +188,8 @@ async def follow_polling(phase: Phase, run: Run, pipeline_id: str, api_url: str,
     poll (``shared`` None: dbt Cloud's pattern)."""
     import aiohttp
 
+    from airflow_provider_drpipelines.client.polling import next_poll_delay
     from airflow_provider_drpipelines.statuses import TERMINAL_RUN_STATUSES
-    from airflow_provider_drpipelines.utils.polling import next_poll_delay
 
     url = f"{api_url}/pipelines/{pipeline_id}/versions/1/dispatches/{run.run_id}/status"
     headers = {"Authorization": f"Bearer {TOKEN}"}

@@ -62,7 +62,7 @@ class ImageEndpoints(Endpoints[R]):
         :param pipeline_id: the pipeline's id.
         :param offset: index of the first item to return (default: the server's, 0).
         :param limit: items per page, 1-200 (default: the server's);
-            :meth:`~airflow_provider_drpipelines.hooks.DataRobotPipelinesHook.iterate` walks every page.
+            :meth:`~airflow_provider_drpipelines.hooks.listings.PipelinesListings.iterate` walks every page.
         :return: one page: ``{data, count, next, previous, totalCount}``.
         """
         return self._send(listing(f"{pipeline_path(pipeline_id)}/schedules", offset, limit))
@@ -144,7 +144,7 @@ class ImageEndpoints(Endpoints[R]):
 
         :param offset: index of the first item to return (default: the server's, 0).
         :param limit: items per page, 1-200 (default: the server's);
-            :meth:`~airflow_provider_drpipelines.hooks.DataRobotPipelinesHook.iterate` walks every page.
+            :meth:`~airflow_provider_drpipelines.hooks.listings.PipelinesListings.iterate` walks every page.
         :return: one page: ``{data, count, next, previous, totalCount}``.
         """
         return self._send(listing("/pipelines/images", offset, limit))

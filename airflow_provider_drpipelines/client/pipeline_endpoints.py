@@ -72,7 +72,7 @@ class PipelineEndpoints(Endpoints[R]):
         :param search: a substring of the pipeline name.
         :param offset: index of the first item to return (default: the server's, 0).
         :param limit: items per page, 1-200 (default: the server's);
-            :meth:`~airflow_provider_drpipelines.hooks.DataRobotPipelinesHook.iterate` walks every page.
+            :meth:`~airflow_provider_drpipelines.hooks.listings.PipelinesListings.iterate` walks every page.
         :return: one page: ``{data, count, next, previous, totalCount}``.
         """
         return self._send(listing("/pipelines", offset, limit, mode=mode, search=search))
@@ -190,7 +190,7 @@ class PipelineEndpoints(Endpoints[R]):
         :param pipeline_id: the pipeline's id.
         :param offset: index of the first item to return (default: the server's, 0).
         :param limit: items per page, 1-200 (default: the server's);
-            :meth:`~airflow_provider_drpipelines.hooks.DataRobotPipelinesHook.iterate` walks every page.
+            :meth:`~airflow_provider_drpipelines.hooks.listings.PipelinesListings.iterate` walks every page.
         :return: one page: ``{data, count, next, previous, totalCount}``.
         """
         return self._send(listing(f"{pipeline_path(pipeline_id)}/versions", offset, limit))
@@ -237,7 +237,7 @@ class PipelineEndpoints(Endpoints[R]):
         :param version: ``None`` for the draft, a number for that locked version.
         :param offset: index of the first item to return (default: the server's, 0).
         :param limit: items per page, 1-200 (default: the server's);
-            :meth:`~airflow_provider_drpipelines.hooks.DataRobotPipelinesHook.iterate` walks every page.
+            :meth:`~airflow_provider_drpipelines.hooks.listings.PipelinesListings.iterate` walks every page.
         :return: one page: ``{data, count, next, previous, totalCount}``.
         """
         return self._send(listing(f"{scope_path(pipeline_id, version)}/inputs", offset, limit))

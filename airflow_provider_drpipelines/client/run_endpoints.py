@@ -54,7 +54,7 @@ class RunEndpoints(Endpoints[R]):
         :param version: ``None`` for the draft, a number for that locked version.
         :param offset: index of the first item to return (default: the server's, 0).
         :param limit: items per page, 1-200 (default: the server's);
-            :meth:`~airflow_provider_drpipelines.hooks.DataRobotPipelinesHook.iterate` walks every page.
+            :meth:`~airflow_provider_drpipelines.hooks.listings.PipelinesListings.iterate` walks every page.
         :return: one page: ``{data, count, next, previous, totalCount}``.
         """
         return self._send(listing(f"{scope_path(pipeline_id, version)}/dispatches", offset, limit))

@@ -24,6 +24,7 @@ from typing import Any, Final, Literal, ParamSpec, Protocol, TypeVar
 from urllib.parse import quote, quote_plus
 
 from airflow_provider_drpipelines import __version__
+from airflow_provider_drpipelines.client.answers import objects
 from airflow_provider_drpipelines.client.limits import MAX_JSON_BYTES
 from airflow_provider_drpipelines.exceptions import (
     ApiAuthError,
@@ -37,7 +38,6 @@ from airflow_provider_drpipelines.exceptions import (
     DataRobotConfigError,
     DataRobotPipelinesError,
 )
-from airflow_provider_drpipelines.utils.answers import objects
 
 QueryValue = str | int | float | bool
 
@@ -51,8 +51,6 @@ MAX_RETRY_AFTER_SECONDS: Final = 3600.0
 MAX_PAGES: Final = 1000
 #: A create waits this many times the connection's timeout: a slow commit should answer, not look lost.
 CREATE_TIMEOUT_FACTOR: Final = 2.0
-#: Shortest time a lost create is looked for before it is sent again (see :func:`reconcile_pauses`).
-MIN_RECONCILE_WINDOW_SECONDS: Final = 10.0
 
 
 @dataclass(frozen=True)
@@ -357,34 +355,6 @@ def plan_retry(
     if must_reconcile and not can_reconcile:
         return None
     return RetryStep(delay=delay, reconcile=must_reconcile)
-
-
-def reconcile_pauses(create_timeout: float) -> list[float]:
-    """Pauses between lookbacks for what a create with a lost answer made, before it may be sent again.
-
-    A server slower than the client's timeout may still commit the create after the client gave up, so
-    one early look is not enough: looks come at 1, 2, 4, 8 ... s (capped at 8 s apart) over a window as
-    long as the create's own timeout, and at least ``MIN_RECONCILE_WINDOW_SECONDS``.
-    """
-    window = max(create_timeout, MIN_RECONCILE_WINDOW_SECONDS)
-    pauses: list[float] = []
-    pause = 1.0
-    while sum(pauses) + pause <= window:
-        pauses.append(pause)
-        pause = min(pause * 2, 8.0)
-    if (rest := window - sum(pauses)) > 0:
-        pauses.append(rest)
-    return pauses
-
-
-def cut_pauses(pauses: list[float], within: float) -> list[float]:
-    """The pauses that fit in ``within`` seconds, the last one shortened to end there."""
-    cut: list[float] = []
-    for pause in pauses:
-        if (room := within - sum(cut)) <= 0:
-            break
-        cut.append(min(pause, room))
-    return cut
 
 
 def json_normalised(value: Any) -> Any:

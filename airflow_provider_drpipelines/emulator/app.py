@@ -1,4 +1,4 @@
-"""The emulator as one ASGI app: every endpoint of pipelines-api.md §4, the admin API and the UI page.
+"""The emulator as one ASGI app: every endpoint of the pipelines API below ``/api/v2``, the admin API and the UI page.
 
 Each resource's routes live in ``routes/``. Each scoped route is registered for the draft path
 (``/pipelines/{pid}/…``) and the locked path (``/pipelines/{pid}/versions/{version}/…``), and every route
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack from Python 3.11 on
 
 API_VERSION = {"major": 2, "minor": 37, "versionString": "2.37.0"}
-#: In registration order: images first, so /pipelines/images wins over /pipelines/{pid} (§1.1).
+#: In registration order: images first, so /pipelines/images wins over /pipelines/{pid}.
 RESOURCE_ROUTES = (
     add_image_routes,
     add_pipeline_routes,

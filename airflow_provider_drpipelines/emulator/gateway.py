@@ -158,7 +158,7 @@ class Gateway:
         return sent
 
     def _authorized(self, scope: ASGIScope) -> bool:
-        """``Bearer`` (the CLI) and ``Token`` (the Python SDK) are both accepted (§1.2)."""
+        """``Bearer`` (the CLI) and ``Token`` (the Python SDK) are both accepted."""
         for name, value in scope["headers"]:
             if name == b"authorization":
                 scheme, _, credential = value.partition(b" ")

@@ -162,7 +162,7 @@ def newest_first(items: Iterable[T], created: Callable[[T], float]) -> list[T]:
 
 
 class Store:
-    """All emulator state, plus the rules of §4 that decide 404/409/422."""
+    """All emulator state, plus the API's rules that decide 404/409/422."""
 
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config

@@ -1,6 +1,6 @@
-"""Rendering of store objects as the camelCase wire schemas of pipelines-api.md §3.
+"""Rendering of store objects as the API's wire schemas: camelCase keys, every resource's key ``id``.
 
-Absent values are ``None`` (JSON null), never ``""``: the Python SDK rejects empty strings (§10.6).
+Absent values are ``None`` (JSON null), never ``""``: DataRobot's Python SDK rejects empty strings.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Wire conventions of the pipelines API (pipelines-api.md §1.4-§1.6), each written once."""
+"""Wire conventions of the pipelines API, each written once: errors are FastAPI-style ``{"detail": ...}``
+(404 missing, 409 conflicting, 422 invalid with ``[{loc, msg, type}]``), datetimes RFC 3339 with a zone
+(a naive one breaks the CLI's decoding), ids 24-hex ObjectIds, version numbers 1-based ints."""
 
 from __future__ import annotations
 
@@ -54,7 +56,7 @@ def parse_locked_version(raw: str | None) -> int | None:
 
 
 def rfc3339(timestamp: float | None) -> str | None:
-    """RFC 3339 with a ``Z`` zone: a naive ``isoformat()`` breaks the Go CLI's decoder (§1.6)."""
+    """RFC 3339 with a ``Z`` zone: a naive ``isoformat()`` breaks the Go CLI's decoder."""
     if timestamp is None:
         return None
     moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)

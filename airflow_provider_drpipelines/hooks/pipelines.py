@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -21,9 +20,10 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import requests
 from airflow.providers.common.compat.sdk import BaseHook
 
-from airflow_provider_drpipelines.client import sync_transport, wire
+from airflow_provider_drpipelines.client import lost_creates, sync_transport, wire
+from airflow_provider_drpipelines.client.answers import numbered_versions, refuse_failed_version, required
 from airflow_provider_drpipelines.client.endpoints import PipelinesApi
-from airflow_provider_drpipelines.client.limits import page_size_for
+from airflow_provider_drpipelines.client.polling import poll_in_worker
 from airflow_provider_drpipelines.client.wire import ApiRequest, RetryPolicy, log_request
 from airflow_provider_drpipelines.connection import (
     CONN_TYPE,
@@ -42,24 +42,23 @@ from airflow_provider_drpipelines.exceptions import (
     DataRobotConfigError,
     PipelineRunTimeoutError,
 )
+from airflow_provider_drpipelines.hooks.listings import PipelinesListings
 from airflow_provider_drpipelines.statuses import (
     LATEST_VERSION,
-    TERMINAL_RUN_STATUSES,
     PipelineMode,
     ends_wait,
 )
-from airflow_provider_drpipelines.utils.answers import numbered_versions, refuse_failed_version, required
-from airflow_provider_drpipelines.utils.polling import poll_in_worker
 
 if TYPE_CHECKING:
     from collections.abc import Collection
 
     from airflow_provider_drpipelines.client.async_client import DataRobotPipelinesAsyncClient
+    from airflow_provider_drpipelines.client.bodies import PipelineBody, RunStatusBody
 
 T = TypeVar("T")
 
 
-class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
+class DataRobotPipelinesHook(BaseHook, PipelinesListings):
     """Interact with DataRobot pipelines through a ``datarobot_pipelines`` connection.
 
     Every endpoint of :class:`~airflow_provider_drpipelines.client.endpoints.PipelinesApi` is a method of this hook
@@ -194,13 +193,13 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         self, request: ApiRequest, error: DataRobotApiError, reconcile: Callable[[], T | None]
     ) -> T | None:
         """Look again and again, over the reconcile window, for what a create with a lost answer made."""
-        pauses = wire.reconcile_pauses(request.timeout_within(self.settings.timeout))
+        pauses = lost_creates.reconcile_pauses(request.timeout_within(self.settings.timeout))
         self.log.warning(
             "%s; it may still be carried out: looking for its effect over %.0f s before sending it again.",
             error,
             sum(pauses),
         )
-        return _keep_looking(pauses, reconcile)
+        return lost_creates.keep_looking(pauses, reconcile)
 
     @wire.sealed
     def _send_once(self, request: ApiRequest) -> Any:
@@ -224,32 +223,6 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         log_request(self.log, request, status, started)
         return wire.interpret_response(request, status, headers, content, settings.token)
 
-    # --- pagination ---------------------------------------------------------------------------
-    def iterate(
-        self, list_method: Callable[..., Any], *args: Any, page_size: int = 100, **kwargs: Any
-    ) -> Iterator[dict[str, Any]]:
-        """Every item of a list endpoint, page by page: ``hook.iterate(hook.list_runs, pipeline_id, 3)``.
-
-        :param list_method: a ``list_*`` endpoint method of this hook.
-        :param args: its positional arguments.
-        :param page_size: items per request (1-200).
-        :param kwargs: its other keyword arguments (not ``offset``/``limit``).
-        :return: a lazy iterator: pages are fetched as you consume it.
-        :raises ApiResponseError: when a page is malformed, repeats an earlier page or the listing runs past 1,000
-            pages.
-        """
-        what = f"{getattr(list_method, '__name__', 'list')}()"
-        guard = wire.PageGuard(what)
-        offset = 0
-        while True:
-            page = list_method(*args, offset=offset, limit=page_size, **kwargs)
-            items, more = wire.page_items(what, page)
-            guard.check(items)
-            yield from items
-            if not more:
-                return
-            offset += len(items)
-
     # --- connection test ----------------------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:
         """One cheap authenticated call that tells a bad token from an unreachable or foreign host.
@@ -258,10 +231,9 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
 
         :return: ``(ok, message)``; the message says what is wrong and never contains the token.
         """
-        probe = _CaptureRequest()
-        probe.list_pipelines(limit=1)
+        probe = lost_creates.request_of(lambda api: api.list_pipelines(limit=1))
         try:  # one attempt, no retries: the UI waits for this answer
-            wire.page_items("/pipelines", self._send_once(probe.request))
+            wire.page_items("/pipelines", self._send_once(probe))
         except DataRobotConfigError as err:
             return False, str(err)
         except ApiAuthError as err:
@@ -296,7 +268,7 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
             draft but a version was asked for, or it is locked but ``"draft"`` was asked for.
         """
         try:
-            pipeline = self.get_pipeline(pipeline_id)
+            pipeline: PipelineBody = self.get_pipeline(pipeline_id)
         except ApiNotFoundError:
             raise DataRobotConfigError(
                 f"Pipeline {pipeline_id!r} does not exist (or is not visible to this token)."
@@ -357,7 +329,8 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
                 self.log.warning("Run create answer was lost; adopting run %s it created.", created["id"])
             return created
 
-        run: dict[str, Any] = self._send(_run_create_request(pipeline_id, input_id, version, image_id), adopt_lost_run)
+        create = lost_creates.request_of(lambda api: api.create_run(pipeline_id, input_id, version, image_id))
+        run: dict[str, Any] = self._send(create, adopt_lost_run)
         return run
 
     def run_created_since(
@@ -402,12 +375,12 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         :param within: the most seconds to spend looking (None: until the server can no longer carry it out).
         :return: the run, or None if none showed up.
         """
-        create_timeout = _run_create_request(pipeline_id, input_id, version, None).timeout_within(self.settings.timeout)
-        horizon = create_timeout + sum(wire.reconcile_pauses(create_timeout))
-        remaining = max(sent_at + horizon - time.time(), 0.0)
-        pauses = [0.0, *wire.cut_pauses(wire.reconcile_pauses(horizon), min(remaining, within or remaining))]
+        create = lost_creates.request_of(lambda api: api.create_run(pipeline_id, input_id, version, None))
+        pauses = lost_creates.interrupted_create_pauses(create.timeout_within(self.settings.timeout), sent_at, within)
         self.log.info("Looking for the run of an interrupted create for input %s over %.0f s.", input_id, sum(pauses))
-        return _keep_looking(pauses, lambda: self.run_created_since(pipeline_id, version, input_id, known_run_ids))
+        return lost_creates.keep_looking(
+            pauses, lambda: self.run_created_since(pipeline_id, version, input_id, known_run_ids)
+        )
 
     def with_own_session(self, retry_timeout: float | None = None) -> DataRobotPipelinesHook:
         """This hook on its own HTTP session, for ``on_kill``: a signal handler may interrupt this hook mid-request.
@@ -421,55 +394,6 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
             bound = min(self.retry_policy.max_total_seconds, retry_timeout)
             twin.retry_policy = dataclasses.replace(self.retry_policy, max_total_seconds=bound)
         return twin
-
-    def runs_of_input(self, pipeline_id: str, version: int | None, input_id: str) -> list[dict[str, Any]]:
-        """Every run of one input, across all pages.
-
-        :param pipeline_id: the pipeline's id.
-        :param version: ``None`` for the draft, a number for that locked version.
-        :param input_id: the input's id.
-        :return: the runs, in the API's order.
-        """
-        return self.runs_of_inputs(pipeline_id, version, {input_id})
-
-    def runs_of_inputs(self, pipeline_id: str, version: int | None, input_ids: Collection[str]) -> list[dict[str, Any]]:
-        """Every run of any of these inputs, across all pages.
-
-        :param pipeline_id: the pipeline's id.
-        :param version: ``None`` for the draft, a number for that locked version.
-        :param input_ids: the inputs' ids.
-        :return: the runs, in the API's order.
-        """
-        return [r for r in self.iterate(self.list_runs, pipeline_id, version) if r.get("inputId") in input_ids]
-
-    def find_input_with_payload(
-        self, pipeline_id: str, version: int | None, payload: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        """An existing input with exactly this payload: running it is the same as running a fresh copy.
-
-        :param pipeline_id: the pipeline's id.
-        :param version: ``None`` for the draft, a number for that locked version.
-        :param payload: the payload to look for, compared as JSON.
-        :return: the first such input, or None.
-        """
-        return next(self.inputs_with_payload(pipeline_id, version, payload), None)
-
-    def inputs_with_payload(
-        self, pipeline_id: str, version: int | None, payload: dict[str, Any]
-    ) -> Iterator[dict[str, Any]]:
-        """Inputs whose payload equals ``payload`` as JSON (``{1: "a"}`` is stored as ``{"1": "a"}``).
-
-        :param pipeline_id: the pipeline's id.
-        :param version: ``None`` for the draft, a number for that locked version.
-        :param payload: the payload to look for.
-        :return: a lazy iterator over the matching inputs.
-        """
-        wanted = wire.json_normalised(payload)
-        # Pages small enough that a page of inputs as large as this one fits the client's answer cap.
-        page_size = page_size_for(len(json.dumps(payload).encode()))
-        listing = f"list_inputs({pipeline_id}, {version})"
-        inputs = self.iterate(self.list_inputs, pipeline_id, version, page_size=page_size)
-        return (i for i in inputs if i.get("payload") == wanted and required(listing, i, "id", str))
 
     def create_input_exactly_once(
         self, pipeline_id: str, payload: dict[str, Any], version: int | None
@@ -493,9 +417,8 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
                 adopted.append(found)
             return found
 
-        request_builder = _CaptureRequest()
-        request_builder.create_input(pipeline_id, payload, version)
-        created: dict[str, Any] = self._send(request_builder.request, reconcile=adopt_lost_input)
+        create = lost_creates.request_of(lambda api: api.create_input(pipeline_id, payload, version))
+        created: dict[str, Any] = self._send(create, reconcile=adopt_lost_input)
         return created, not adopted
 
     def send_exactly_once(self, build: Callable[[PipelinesApi[None]], None], done: Callable[[], T | None]) -> Any:
@@ -508,30 +431,7 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
         :param done: what the server shows once the request was carried out (returned as its answer), else None.
         :return: the request's answer, or what ``done`` found.
         """
-        request_builder = _CaptureRequest()
-        build(request_builder)
-        return self._send(replace(request_builder.request, creates=True), reconcile=done)
-
-    def find_active_run(
-        self, pipeline_id: str, version: int | None, input_ids: str | Collection[str]
-    ) -> dict[str, Any] | None:
-        """The newest run of these inputs that is not yet terminal.
-
-        What ``reuse_existing_run`` adopts after a crash instead of starting a second run.
-
-        :param pipeline_id: the pipeline's id.
-        :param version: ``None`` for the draft, a number for that locked version.
-        :param input_ids: one input id or several.
-        :return: that run, or None.
-        """
-        wanted = {input_ids} if isinstance(input_ids, str) else set(input_ids)
-        runs = self.runs_of_inputs(pipeline_id, version, wanted)
-        listing = f"list_runs({pipeline_id}, {version})"
-        active = [r for r in runs if required(listing, r, "status", str) not in TERMINAL_RUN_STATUSES]
-        newest = max(active, key=lambda r: str(r.get("createdAt", "")), default=None)
-        if newest is not None:
-            required(listing, newest, "id", str)
-        return newest
+        return self._send(replace(lost_creates.request_of(build), creates=True), reconcile=done)
 
     def wait_for_run(
         self,
@@ -571,8 +471,8 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
             )
 
         def poll() -> str:
-            status: str = self.get_run_status(pipeline_id, run_id, version)["status"]
-            return status
+            answer: RunStatusBody = self.get_run_status(pipeline_id, run_id, version)
+            return answer["status"]
 
         return poll_in_worker(
             poll,
@@ -603,8 +503,8 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
     def describe_run_failure(
         self, pipeline_id: str, run_id: str, version: int | None, status: str, log_lines: int = 20
     ) -> str:
-        """What a person needs in the task log about a run that failed (see ``utils.run_failure``)."""
-        from airflow_provider_drpipelines.utils.run_failure import describe_run_failure
+        """What a person needs in the task log about a run that failed (see ``hooks.run_failure``)."""
+        from airflow_provider_drpipelines.hooks.run_failure import describe_run_failure
 
         return describe_run_failure(self, pipeline_id, run_id, version, status, log_lines)
 
@@ -620,27 +520,3 @@ class DataRobotPipelinesHook(BaseHook, PipelinesApi[Any]):
 
         settings = await self.aget_settings()
         return DataRobotPipelinesAsyncClient(settings, await shared_session(settings), self.retry_policy)
-
-
-class _CaptureRequest(PipelinesApi[None]):
-    """Builds an endpoint's :class:`ApiRequest` without sending it (for sends that need a reconcile step)."""
-
-    request: ApiRequest
-
-    def _send(self, request: ApiRequest) -> None:
-        self.request = request
-
-
-def _run_create_request(pipeline_id: str, input_id: str, version: int | None, image_id: str | None) -> ApiRequest:
-    request_builder = _CaptureRequest()
-    request_builder.create_run(pipeline_id, input_id, version, image_id)
-    return request_builder.request
-
-
-def _keep_looking(pauses: list[float], look: Callable[[], T | None]) -> T | None:
-    """``look`` after each pause until it finds something; None once the pauses run out."""
-    for pause in pauses:
-        time.sleep(pause)
-        if (found := look()) is not None:
-            return found
-    return None

@@ -17,9 +17,6 @@ from airflow_provider_drpipelines.exceptions import (
 from airflow_provider_drpipelines.operators.base import PipelinesBaseOperator
 from airflow_provider_drpipelines.utils.pipeline_task import default_deferrable, positive_seconds
 from airflow_provider_drpipelines.utils.templating import is_template, native_value
-from airflow_provider_drpipelines.utils.tracked_runs import (
-    DEFERRAL_GRACE,
-)
 from airflow_provider_drpipelines.xcom_keys import (
     DEPLOYED_CHANGED_XCOM_KEY,
     DEPLOYED_PIPELINE_ID_XCOM_KEY,
@@ -64,6 +61,7 @@ class _WaitsUntilReady(PipelinesBaseOperator):
             deadline = None if self.timeout is None else time.time() + self.timeout
         if self.deferrable:
             from airflow_provider_drpipelines.readiness import DataRobotReadinessTrigger
+            from airflow_provider_drpipelines.triggers.base import deferral_timeout
 
             trigger = DataRobotReadinessTrigger(
                 kind=target.kind,
@@ -75,9 +73,7 @@ class _WaitsUntilReady(PipelinesBaseOperator):
                 end_time=deadline,
                 resume=resume,
             )
-            backstop = (
-                None if deadline is None else timedelta(seconds=max(deadline - time.time(), 0.0)) + DEFERRAL_GRACE
-            )
+            backstop = deferral_timeout(deadline)
             self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop, kwargs={"end_time": deadline})
         status, detail = wait_in_worker(
             self.hook,

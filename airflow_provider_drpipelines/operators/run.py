@@ -381,7 +381,7 @@ class DataRobotRunPipelineOperator(PipelinesBaseOperator):
         return self._finish(context, replace(run, status=status))
 
     def _defer(self, context: Context, run: TrackedRun, started_at: float, end_time: float | None = None) -> NoReturn:
-        from airflow_provider_drpipelines.utils.tracked_runs import defer_on_run
+        from airflow_provider_drpipelines.triggers.run import defer_on_run
 
         if end_time is None and self.timeout is not None:
             end_time = time.time() + self.timeout

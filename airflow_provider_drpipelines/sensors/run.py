@@ -14,6 +14,8 @@ from airflow_provider_drpipelines.utils.pipeline_task import PipelineTaskMixin
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_drpipelines.client.bodies import RunStatusBody
+
 
 class DataRobotPipelineRunSensor(PipelineTaskMixin, BaseSensorOperator):
     """Succeed when a pipeline run COMPLETES; fail, naming the failing tasks, when it ends any other way.
@@ -58,23 +60,24 @@ class DataRobotPipelineRunSensor(PipelineTaskMixin, BaseSensorOperator):
         self.deferrable = deferrable
         self.max_poll_interval = max_poll_interval
         self.cancel_on_kill = cancel_on_kill
-        self._version: int | bool | None = False  # resolved once per try: False until then
+        self._resolved_version: tuple[int | None] | None = None  # resolved once per try
 
     def _run_version(self) -> int | None:
         """The run's version number (None for a draft run); ``latest`` costs one call, once."""
-        if self._version is False:
+        if self._resolved_version is None:
             from airflow_provider_drpipelines.utils.tracked_runs import version_argument
 
             self._resolve_pipeline()
-            self._version = self._scope(version_argument(self.version, none_means_draft=True))
-        return self._version  # type: ignore[return-value]
+            self._resolved_version = (self._scope(version_argument(self.version, none_means_draft=True)),)
+        return self._resolved_version[0]
 
     def poke(self, context: Context) -> bool:
         from airflow_provider_drpipelines.statuses import ends_wait
         from airflow_provider_drpipelines.utils.tracked_runs import raise_unless_completed
 
         version = self._run_version()
-        status: str = self.hook.get_run_status(self.pipeline_id, self.run_id, version)["status"]
+        answer: RunStatusBody = self.hook.get_run_status(self.pipeline_id, self.run_id, version)
+        status = answer["status"]
         self.log.info("Pipeline run %s is %s.", self.run_id, status)
         if not ends_wait(status):
             return False
@@ -86,7 +89,8 @@ class DataRobotPipelineRunSensor(PipelineTaskMixin, BaseSensorOperator):
             return super().execute(context)
         if self.poke(context):
             return None
-        from airflow_provider_drpipelines.utils.tracked_runs import TrackedRun, defer_on_run
+        from airflow_provider_drpipelines.triggers.run import defer_on_run
+        from airflow_provider_drpipelines.utils.tracked_runs import TrackedRun
 
         run = TrackedRun(self.pipeline_id, self.run_id, self._run_version(), "")
         defer_on_run(

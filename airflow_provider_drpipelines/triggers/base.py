@@ -5,21 +5,22 @@ deadlines it keeps and what it does when one passes; the base does the rest the 
 connection that cannot be used becomes an event (never a crashed trigger), transient failures are tolerated
 ``max_consecutive_errors`` times in a row, ``Retry-After`` may lengthen a pause up to ``max_poll_interval``,
 an unexpected error is scrubbed of the token before it is told, pauses grow with the wait's age
-(``utils.polling.next_poll_delay``), never sleep past a deadline, and land on the process-wide wake grid.
+(``client.polling.next_poll_delay``), never sleep past a deadline, and land on the process-wide wake grid.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from airflow.triggers.base import BaseTrigger
 
+from airflow_provider_drpipelines.client.polling import coalesced_delay, next_poll_delay, pause_after_failure
 from airflow_provider_drpipelines.client.wire import scrub
 from airflow_provider_drpipelines.exceptions import DataRobotApiError
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook  # here, not in run(): no stall on first use
-from airflow_provider_drpipelines.utils.polling import coalesced_delay, next_poll_delay, pause_after_failure
 
 if TYPE_CHECKING:
     from airflow_provider_drpipelines.client.async_client import DataRobotPipelinesAsyncClient
@@ -27,6 +28,16 @@ if TYPE_CHECKING:
 #: Event statuses besides the run's or build's own: the wait ran out, or it could not be followed.
 EVENT_TIMEOUT: Final = "timeout"
 EVENT_ERROR: Final = "error"
+
+#: How long past a deferred wait's own deadline Airflow waits before failing the task itself: the trigger,
+#: which acts at its deadline, always gets there first.
+DEFERRAL_GRACE = timedelta(minutes=2)
+
+
+def deferral_timeout(*deadlines: float | None) -> timedelta | None:
+    """The ``timeout`` a task defers with, Airflow's own backstop: ``DEFERRAL_GRACE`` past the latest deadline."""
+    kept = [deadline for deadline in deadlines if deadline is not None]
+    return timedelta(seconds=max(max(kept) - time.time(), 0.0)) + DEFERRAL_GRACE if kept else None
 
 
 class PollingTrigger(BaseTrigger):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.triggers.base import TriggerEvent
 
@@ -18,10 +18,14 @@ from airflow_provider_drpipelines import version_compat
 from airflow_provider_drpipelines.connection import DEFAULT_CONN_ID
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 from airflow_provider_drpipelines.statuses import ends_wait
-from airflow_provider_drpipelines.triggers.base import EVENT_TIMEOUT, PollingTrigger
+from airflow_provider_drpipelines.triggers.base import EVENT_TIMEOUT, PollingTrigger, deferral_timeout
 
 if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import BaseOperator, Context
+
     from airflow_provider_drpipelines.client.async_client import DataRobotPipelinesAsyncClient
+    from airflow_provider_drpipelines.client.bodies import RunStatusBody
+    from airflow_provider_drpipelines.utils.tracked_runs import TrackedRun
 
 #: The message the Airflow >= 3.3 triggerer cancels a trigger with when a person acts on its task.
 USER_ACTION_CANCEL_MSG = "__airflow_user_action__"
@@ -110,7 +114,7 @@ class DataRobotPipelineRunTrigger(PollingTrigger):
         self.map_index = map_index
         self.try_number = try_number
         self._cancel_sent = False
-        self._status: Any = None
+        self._status: str | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -154,8 +158,8 @@ class DataRobotPipelineRunTrigger(PollingTrigger):
 
     async def _poll(self, client: DataRobotPipelinesAsyncClient) -> dict[str, Any] | None:
         self._status = None  # a failed poll leaves the run's status unknown
-        status = (await client.get_run_status(self.pipeline_id, self.run_id, self.version))["status"]
-        self._status = status
+        answer: RunStatusBody = await client.get_run_status(self.pipeline_id, self.run_id, self.version)
+        status = self._status = answer["status"]
         return self._event(str(status), f"Pipeline run {self.run_id} is {status}.") if ends_wait(status) else None
 
     def _deadlines(self) -> list[tuple[float, str]]:
@@ -230,3 +234,43 @@ class DataRobotPipelineRunTrigger(PollingTrigger):
         except Exception as err:
             self.log.error("Could not cancel pipeline run %s: %s", self.run_id, err)
             return False
+
+
+def defer_on_run(
+    task: BaseOperator,
+    context: Context,
+    run: TrackedRun,
+    *,
+    conn_id: str,
+    poll_interval: float,
+    max_poll_interval: float,
+    run_started_at: float | None = None,
+    end_time: float | None = None,
+    execution_deadline: float | None = None,
+    cancel_on_timeout: bool = True,
+    cancel_on_kill: bool = True,
+    resume: dict[str, Any] | None = None,
+) -> NoReturn:
+    """Defer ``task`` on the one trigger that follows a run, with Airflow's own timeout as a backstop.
+
+    :param run_started_at: when the run was created or adopted; adaptive polling grows with its age.
+    :param end_time: wall-clock deadline of the wait (the operator's ``timeout``).
+    :param execution_deadline: wall-clock deadline from the task's ``execution_timeout``.
+    :param resume: kwargs handed back to ``execute_complete`` (a re-deferral keeps the original deadlines).
+    """
+    trigger = DataRobotPipelineRunTrigger(
+        pipeline_id=run.pipeline_id,
+        run_id=run.run_id,
+        version=run.version,
+        conn_id=conn_id,
+        poll_interval=poll_interval,
+        max_poll_interval=max_poll_interval,
+        run_started_at=run_started_at,
+        end_time=end_time,
+        execution_deadline=execution_deadline,
+        cancel_on_timeout=cancel_on_timeout,
+        cancel_on_kill=cancel_on_kill,
+        **task_instance_identity(context["ti"]),
+    )
+    backstop = deferral_timeout(end_time, execution_deadline)
+    task.defer(trigger=trigger, method_name="execute_complete", timeout=backstop, kwargs=resume)

@@ -1,7 +1,7 @@
 """Waiting for something the service builds asynchronously: a pipeline version or an execution image version.
 
 One description of each kind (which call polls it, which statuses end the wait), used by the worker's wait
-and by ``DataRobotReadinessTrigger``; the pace is ``utils.polling.next_poll_delay``, as for runs.
+and by ``DataRobotReadinessTrigger``; the pace is ``client.polling.next_poll_delay``, as for runs.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 
+from airflow_provider_drpipelines.client.answers import numbered_versions, optional
+from airflow_provider_drpipelines.client.polling import poll_in_worker
 from airflow_provider_drpipelines.exceptions import (
     DataRobotApiError,
     PipelineImageBuildError,
@@ -17,8 +19,6 @@ from airflow_provider_drpipelines.exceptions import (
     PipelineVersionFailedError,
 )
 from airflow_provider_drpipelines.statuses import ImageStatus, VersionStatus
-from airflow_provider_drpipelines.utils.answers import numbered_versions, optional
-from airflow_provider_drpipelines.utils.polling import poll_in_worker
 
 if TYPE_CHECKING:
     from airflow_provider_drpipelines.client.endpoints import PipelinesApi

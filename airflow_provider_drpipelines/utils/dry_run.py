@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_drpipelines.client.answers import newest_version, numbered_versions
 from airflow_provider_drpipelines.exceptions import ApiNotFoundError, PipelineDryRunError
 from airflow_provider_drpipelines.statuses import (
     EMULATOR_SCRIPT_KEY,
@@ -20,10 +21,10 @@ from airflow_provider_drpipelines.statuses import (
     PipelineMode,
     VersionStatus,
 )
-from airflow_provider_drpipelines.utils.answers import newest_version, numbered_versions
 from airflow_provider_drpipelines.utils.results import task_names
 
 if TYPE_CHECKING:
+    from airflow_provider_drpipelines.client.bodies import ImageBody, PipelineBody
     from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 
 OK, PROBLEM, NOT_CHECKED = "ok", "problem", "not checked"
@@ -74,7 +75,7 @@ class RunRequest:
 def dry_run(hook: DataRobotPipelinesHook, request: RunRequest) -> Report:
     report = Report(request.pipeline_id, request.version)
     try:
-        pipeline = hook.get_pipeline(request.pipeline_id)
+        pipeline: PipelineBody = hook.get_pipeline(request.pipeline_id)
     except ApiNotFoundError as err:
         report.add("pipeline", PROBLEM, f"pipeline {request.pipeline_id} does not exist ({err.detail})")
         return report
@@ -94,7 +95,7 @@ def dry_run(hook: DataRobotPipelinesHook, request: RunRequest) -> Report:
     return report
 
 
-def _check_version(report: Report, pipeline: dict[str, Any], wanted: int | str) -> int | None:
+def _check_version(report: Report, pipeline: PipelineBody, wanted: int | str) -> int | None:
     """The version number to run (0 for the draft), after checking it is locked and READY; None if missing."""
     versions = numbered_versions(f"get_pipeline({report.pipeline_id})", pipeline)
     locked = pipeline["mode"] == PipelineMode.LOCKED
@@ -121,7 +122,7 @@ def _check_image(hook: DataRobotPipelinesHook, report: Report, image_id: str | N
         report.add("image", NOT_CHECKED, "no image given and none linked to the pipeline")
         return
     try:
-        image = hook.get_image(image_id)
+        image: ImageBody = hook.get_image(image_id)
     except ApiNotFoundError:
         report.add("image", PROBLEM, f"image {image_id} does not exist")
         return

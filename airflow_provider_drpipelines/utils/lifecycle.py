@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_drpipelines.client.answers import newest_version, numbered_versions, required
 from airflow_provider_drpipelines.exceptions import (
     ApiConflictError,
     ApiNotFoundError,
@@ -19,7 +20,6 @@ from airflow_provider_drpipelines.exceptions import (
     DataRobotPipelinesError,
 )
 from airflow_provider_drpipelines.statuses import IMAGE_PYTHON_VERSIONS, ImageStatus, PipelineMode
-from airflow_provider_drpipelines.utils.answers import newest_version, numbered_versions, required
 from airflow_provider_drpipelines.utils.builds import IMAGE_VERSION, PIPELINE_VERSION, Target
 from airflow_provider_drpipelines.utils.names import pipelines_named
 from airflow_provider_drpipelines.utils.source import default_pipeline_name, pipeline_functions
@@ -27,6 +27,7 @@ from airflow_provider_drpipelines.utils.source import default_pipeline_name, pip
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
+    from airflow_provider_drpipelines.client.bodies import ImageBody, PipelineBody
     from airflow_provider_drpipelines.client.wire import UploadFile
     from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 
@@ -180,7 +181,7 @@ def _look(hook: DataRobotPipelinesHook, name: str, text: str) -> list[_Named]:
     found: list[_Named] = []
     for summary in _oldest_first(pipelines_named(hook, name)):
         try:
-            pipeline = hook.get_pipeline(summary["id"])
+            pipeline: PipelineBody = hook.get_pipeline(summary["id"])
             newest = _newest_version(pipeline)
             locked = pipeline["mode"] == PipelineMode.LOCKED
             current = hook.get_pipeline_source(pipeline["id"], newest if locked else None)["source"]
@@ -274,7 +275,7 @@ def _lock(hook: DataRobotPipelinesHook, pipeline_id: str) -> int:
     """Lock exactly once: a lost answer is looked for, and "already locked" counts as done."""
 
     def locked() -> dict[str, Any] | None:
-        pipeline = hook.get_pipeline(pipeline_id)
+        pipeline: PipelineBody = hook.get_pipeline(pipeline_id)
         locked_now = pipeline["mode"] == PipelineMode.LOCKED
         return {"id": pipeline_id, "version": _newest_version(pipeline)} if locked_now else None
 
@@ -289,7 +290,7 @@ def _lock(hook: DataRobotPipelinesHook, pipeline_id: str) -> int:
     return version
 
 
-def _newest_version(pipeline: dict[str, Any]) -> int:
+def _newest_version(pipeline: PipelineBody) -> int:
     numbers = numbered_versions(f"get_pipeline({pipeline.get('id')})", pipeline)
     if not numbers:
         raise DataRobotConfigError(f"Pipeline {pipeline.get('id')!r} lists no versions.")
@@ -297,7 +298,7 @@ def _newest_version(pipeline: dict[str, Any]) -> int:
     return newest
 
 
-def _version_status(pipeline: dict[str, Any], number: int) -> str | None:
+def _version_status(pipeline: PipelineBody, number: int) -> str | None:
     entry = numbered_versions(f"get_pipeline({pipeline.get('id')})", pipeline).get(number, {})
     status = entry.get("status")
     return status if isinstance(status, str) else None
@@ -415,7 +416,7 @@ def provide_image(hook: DataRobotPipelinesHook, spec: ImageSpec, description: st
     return Target(IMAGE_VERSION, image_id, required(f"update_image({image_id})", updated, "latestVersion", int))
 
 
-def _image_named(hook: DataRobotPipelinesHook, name: str) -> dict[str, Any] | None:
+def _image_named(hook: DataRobotPipelinesHook, name: str) -> ImageBody | None:
     summary = next((i for i in _images(hook) if i.get("name") == name), None)
     return None if summary is None else hook.get_image(required("list_images()", summary, "id", str))
 

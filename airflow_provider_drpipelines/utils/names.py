@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_drpipelines.client.answers import required
 from airflow_provider_drpipelines.exceptions import DataRobotConfigError
-from airflow_provider_drpipelines.utils.answers import required
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -13,12 +13,14 @@ from collections import Counter
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_drpipelines.client.answers import broken_answer, objects, optional, required
 from airflow_provider_drpipelines.client.limits import MAX_PAYLOAD_DEPTH, nested_too_deep
 from airflow_provider_drpipelines.exceptions import ApiConflictError, ApiResponseError, DataRobotConfigError
 from airflow_provider_drpipelines.statuses import TaskExecutionStatus
-from airflow_provider_drpipelines.utils.answers import broken_answer, objects, optional, required
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 
 #: Largest JSON-encoded result value (bytes) copied into an XCom.
@@ -56,7 +58,7 @@ def check_task_names(hook: DataRobotPipelinesHook, pipeline_id: str, version: in
         )
 
 
-def task_names(call: str, described: dict[str, Any]) -> set[str]:
+def task_names(call: str, described: Mapping[str, Any]) -> set[str]:
     """The ``taskNames`` of a pipeline or version (``call`` names the answer in errors)."""
     names = optional(call, described, "taskNames", list) or []
     if not all(isinstance(name, str) for name in names):

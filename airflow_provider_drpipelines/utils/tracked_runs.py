@@ -1,12 +1,10 @@
-"""Following a run, written once for the run operator and the sensor: which version a task means, the
-trigger it defers on, and what a finished wait means for the task."""
+"""Following a run, written once for the run operator and the sensor: which version a task means and what a
+finished wait means for the task (the trigger it defers on is ``triggers.run.defer_on_run``)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_drpipelines.exceptions import (
     DataRobotConfigError,
@@ -25,13 +23,7 @@ from airflow_provider_drpipelines.statuses import (
 )
 
 if TYPE_CHECKING:
-    from airflow.providers.common.compat.sdk import BaseOperator, Context
-
     from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
-
-#: How long past a deferred wait's own deadline Airflow waits before failing the task itself: the trigger,
-#: which cancels the run at its deadline, always gets there first.
-DEFERRAL_GRACE = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -109,55 +101,12 @@ def version_argument(version: Any, none_means_draft: bool) -> int | str:
         return PipelineMode.DRAFT
     if isinstance(version, str) and version.strip().isdigit():
         version = int(version)
-    if version in (LATEST_VERSION, PipelineMode.DRAFT) or (
-        isinstance(version, int) and not isinstance(version, bool) and version > 0
-    ):
-        return version  # type: ignore[no-any-return]
+    if isinstance(version, int) and not isinstance(version, bool) and version > 0:
+        return version
+    if isinstance(version, str) and version in (LATEST_VERSION, PipelineMode.DRAFT):
+        return version
     allowed = "a version number, 'latest' or 'draft'" + (" (or None for the draft)" if none_means_draft else "")
     raise DataRobotConfigError(f"version must be {allowed}, got {version!r}.")
-
-
-def defer_on_run(
-    task: BaseOperator,
-    context: Context,
-    run: TrackedRun,
-    *,
-    conn_id: str,
-    poll_interval: float,
-    max_poll_interval: float,
-    run_started_at: float | None = None,
-    end_time: float | None = None,
-    execution_deadline: float | None = None,
-    cancel_on_timeout: bool = True,
-    cancel_on_kill: bool = True,
-    resume: dict[str, Any] | None = None,
-) -> NoReturn:
-    """Defer ``task`` on the one trigger that follows a run, with Airflow's own timeout as a backstop.
-
-    :param run_started_at: when the run was created or adopted; adaptive polling grows with its age.
-    :param end_time: wall-clock deadline of the wait (the operator's ``timeout``).
-    :param execution_deadline: wall-clock deadline from the task's ``execution_timeout``.
-    :param resume: kwargs handed back to ``execute_complete`` (a re-deferral keeps the original deadlines).
-    """
-    from airflow_provider_drpipelines.triggers import DataRobotPipelineRunTrigger, task_instance_identity
-
-    trigger = DataRobotPipelineRunTrigger(
-        pipeline_id=run.pipeline_id,
-        run_id=run.run_id,
-        version=run.version,
-        conn_id=conn_id,
-        poll_interval=poll_interval,
-        max_poll_interval=max_poll_interval,
-        run_started_at=run_started_at,
-        end_time=end_time,
-        execution_deadline=execution_deadline,
-        cancel_on_timeout=cancel_on_timeout,
-        cancel_on_kill=cancel_on_kill,
-        **task_instance_identity(context["ti"]),
-    )
-    deadlines = [d for d in (end_time, execution_deadline) if d is not None]
-    backstop = timedelta(seconds=max(max(deadlines) - time.time(), 0.0)) + DEFERRAL_GRACE if deadlines else None
-    task.defer(trigger=trigger, method_name="execute_complete", timeout=backstop, kwargs=resume)
 
 
 _EVENT_KEYS = ("status", "run_id", "pipeline_id", "message")

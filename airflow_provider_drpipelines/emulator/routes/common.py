@@ -17,7 +17,7 @@ Handler = Callable[..., Any]
 
 
 class Body(BaseModel):
-    """Request bodies accept the camelCase alias and the snake_case field name of every key (§1.6)."""
+    """Request bodies accept the camelCase alias and the snake_case field name of every key."""
 
     model_config = ConfigDict(
         alias_generator=AliasGenerator(validation_alias=to_camel),
@@ -33,7 +33,7 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 def page(
     request: Request, items: Sequence[T], offset: int, limit: int, render: Callable[[T], JSONObject]
 ) -> JSONObject:
-    """The DataPage envelope (§1.5) with absolute ``next``/``previous`` URLs (the SDK refuses relative ones)."""
+    """The DataPage envelope with absolute ``next``/``previous`` URLs (the SDK refuses relative ones)."""
     chunk = items[offset : offset + limit]
 
     def link(at: int) -> str:
@@ -69,7 +69,7 @@ def query_int(request: Request, name: str) -> int | None:
 
 
 def no_content() -> Response:
-    """204 with an empty body: every DELETE, cancel included (§1.4)."""
+    """204 with an empty body: every DELETE, cancel included."""
     return Response(status_code=204)
 
 

@@ -1,4 +1,4 @@
-"""``/pipelines/images…``: execution images and their versions (§4.5)."""
+"""``/pipelines/images…``: execution images and their versions."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Input sets, in both scopes (§4.2)."""
+"""Input sets, in both scopes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``/pipelines`` and ``/pipelines/{pid}``: upload, update, lock, clone, delete, list (§4.1)."""
+"""``/pipelines`` and ``/pipelines/{pid}``: upload, update, lock, clone, delete, list."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Runs (dispatches) in both scopes, and their task executions, logs and results (§4.3).
+"""Runs (dispatches) in both scopes, and their task executions, logs and results.
 
 ``GET …/dispatches/{did}/status`` is not here: the gateway's fast path answers it.
 """
@@ -80,7 +80,7 @@ def add_run_routes(route: Routes, store: Store) -> None:
 
 
 def add_execution_routes(route: Routes, store: Store) -> None:
-    """The run-task routes: no version segment, a run is found by its id in either scope (§10.2)."""
+    """The run-task routes: no version segment, a run is found by its id in either scope."""
     now = store.clock
 
     @route("GET", "/pipelines/{pid}/dispatches/{did}/tasks")

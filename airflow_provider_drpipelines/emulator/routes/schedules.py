@@ -1,4 +1,4 @@
-"""Schedules of locked pipeline versions: stored and listed, never fired (§4.4)."""
+"""Schedules of locked pipeline versions: stored and listed, never fired."""
 
 from __future__ import annotations
 

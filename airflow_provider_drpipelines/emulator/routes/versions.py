@@ -1,4 +1,4 @@
-"""A pipeline's versions and what each scope shows of one: graph, source, tasks (§4.1)."""
+"""A pipeline's versions and what each scope shows of one: graph, source, tasks."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
-from airflow_provider_drpipelines.client import wire
+from airflow_provider_drpipelines.client import lost_creates
 from airflow_provider_drpipelines.client.wire import RetryPolicy
 from airflow_provider_drpipelines.exceptions import (
     ApiAuthError,
@@ -354,7 +354,7 @@ def test_run_exactly_once_looks_back_over_the_window_then_resends_within_the_bud
     posts = requests_mock.post(f"{API}/pipelines/p1/dispatches", status_code=503)
     with pytest.raises(ApiTransientError):
         hook.create_run_exactly_once("p1", "i1", None, known_run_ids=())
-    window = wire.reconcile_pauses(60.0)  # a create waits twice the connection's 30 s timeout
+    window = lost_creates.reconcile_pauses(60.0)  # a create waits twice the connection's 30 s timeout
     assert clock.sleeps == window, "one lookback per pause of the window, then the re-send"
     assert listing.call_count == len(window)
     assert posts.call_count == 2, "the window used the 60 s retry budget: no third attempt"

@@ -9,10 +9,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from airflow_provider_drpipelines.client import async_client
+from airflow_provider_drpipelines.client import async_client, lost_creates, polling
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 from airflow_provider_drpipelines.hooks import pipelines as hooks
-from airflow_provider_drpipelines.utils import polling
 from tests._support.sleeps import AsyncioWithSleep, FakeClock
 
 TOKEN = "SECRET-TOKEN-123"
@@ -43,6 +42,7 @@ def install_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     clock = FakeClock()
     monkeypatch.setattr(hooks, "time", clock)
     monkeypatch.setattr(polling, "time", clock)  # the worker's wait loop
+    monkeypatch.setattr(lost_creates, "time", clock)  # the looks for a lost create's effect
     monkeypatch.setattr(async_client, "time", clock)
     monkeypatch.setattr(async_client, "asyncio", AsyncioWithSleep(clock.async_sleep))
     return clock

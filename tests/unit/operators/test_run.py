@@ -30,8 +30,9 @@ from airflow_provider_drpipelines.operators import (
     resolve_payload,
 )
 from airflow_provider_drpipelines.triggers import DataRobotPipelineRunTrigger
+from airflow_provider_drpipelines.triggers.base import DEFERRAL_GRACE
 from airflow_provider_drpipelines.utils.templating import native_value
-from airflow_provider_drpipelines.utils.tracked_runs import DEFERRAL_GRACE, TrackedRun
+from airflow_provider_drpipelines.utils.tracked_runs import TrackedRun
 from tests.unit.conftest import (
     EMU_TOKEN,
     FAST_RETRIES,

@@ -12,7 +12,7 @@ from airflow.providers.common.compat.sdk import AirflowSensorTimeout, TaskDeferr
 from airflow_provider_drpipelines.exceptions import DataRobotConfigError, DataRobotPipelinesError, PipelineRunError
 from airflow_provider_drpipelines.sensors import DataRobotPipelineRunSensor
 from airflow_provider_drpipelines.triggers import DataRobotPipelineRunTrigger
-from airflow_provider_drpipelines.utils.tracked_runs import DEFERRAL_GRACE
+from airflow_provider_drpipelines.triggers.base import DEFERRAL_GRACE
 from tests.unit.conftest import EMU_TOKEN, FakeTI, make_context, scripted, start_run
 
 

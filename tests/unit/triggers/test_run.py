@@ -14,9 +14,9 @@ from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
 from airflow_provider_drpipelines import version_compat
 from airflow_provider_drpipelines.client import async_client
+from airflow_provider_drpipelines.client.polling import WAKE_GRID
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 from airflow_provider_drpipelines.triggers import USER_ACTION_CANCEL_MSG, DataRobotPipelineRunTrigger
-from airflow_provider_drpipelines.utils.polling import WAKE_GRID
 from tests._support.sleeps import record_trigger_pauses
 from tests.unit.conftest import EMU_TOKEN, collect_events, run_events, run_status, scripted, start_run
 from tests.unit.scripted_server import ScriptedServer, reply

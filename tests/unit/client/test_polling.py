@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from airflow_provider_drpipelines.utils.polling import WAKE_GRID, coalesced_delay, next_poll_delay
+from airflow_provider_drpipelines.client.polling import WAKE_GRID, coalesced_delay, next_poll_delay
 
 
 @pytest.mark.parametrize("now", [0.0, 1.3, 1000.01, 123456.789])

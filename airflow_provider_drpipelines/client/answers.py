@@ -8,10 +8,14 @@ never an ``AttributeError`` or ``KeyError`` from deep inside an operator.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_drpipelines.exceptions import ApiResponseError, PipelineVersionFailedError
 from airflow_provider_drpipelines.statuses import VersionStatus
+
+if TYPE_CHECKING:
+    from airflow_provider_drpipelines.client.bodies import PipelineBody
 
 T = TypeVar("T")
 
@@ -37,21 +41,21 @@ def objects(call: str, value: Any, where: str = "items") -> list[dict[str, Any]]
     return value
 
 
-def required(call: str, body: dict[str, Any], key: str, kind: type[T]) -> T:
+def required(call: str, body: Mapping[str, Any], key: str, kind: type[T]) -> T:
     """``body[key]``, which must be present and of ``kind`` (a bool is not an int)."""
     if key not in body:
         raise broken_answer(call, f"lacks the field {key!r}")
     return _typed(call, body, key, kind)
 
 
-def optional(call: str, body: dict[str, Any], key: str, kind: type[T]) -> T | None:
+def optional(call: str, body: Mapping[str, Any], key: str, kind: type[T]) -> T | None:
     """``body[key]`` when present and not null, else None; a value of another type is an error."""
     if body.get(key) is None:
         return None
     return _typed(call, body, key, kind)
 
 
-def numbered_versions(call: str, body: dict[str, Any]) -> dict[int, dict[str, Any]]:
+def numbered_versions(call: str, body: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
     """The ``versions`` of a pipeline or image by number; each must be an object with a positive int ``version``."""
     by_number: dict[int, dict[str, Any]] = {}
     for entry in objects(call, body.get("versions"), "versions"):
@@ -62,13 +66,13 @@ def numbered_versions(call: str, body: dict[str, Any]) -> dict[int, dict[str, An
     return by_number
 
 
-def newest_version(call: str, body: dict[str, Any]) -> dict[str, Any] | None:
+def newest_version(call: str, body: Mapping[str, Any]) -> dict[str, Any] | None:
     """The highest-numbered of ``versions`` (see :func:`numbered_versions`), or None when there is none."""
     versions = numbered_versions(call, body)
     return versions[max(versions)] if versions else None
 
 
-def _typed(call: str, body: dict[str, Any], key: str, kind: type[T]) -> T:
+def _typed(call: str, body: Mapping[str, Any], key: str, kind: type[T]) -> T:
     value = body[key]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise broken_answer(call, f"has {key!r} set to {_shown(value)} where {_KINDS[kind]} was expected")
@@ -91,7 +95,7 @@ def _shown(value: Any) -> str:
     return _KINDS.get(type(value), type(value).__name__)
 
 
-def refuse_failed_version(label: str, pipeline: dict[str, Any], number: int) -> int:
+def refuse_failed_version(label: str, pipeline: PipelineBody, number: int) -> int:
     """``number``, unless the pipeline's listing shows that version FAILED: nothing can run it."""
     entry = numbered_versions(f"get_pipeline({pipeline.get('id')})", pipeline).get(number, {})
     if entry.get("status") == VersionStatus.FAILED:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_drpipelines.client.answers import objects
 from airflow_provider_drpipelines.exceptions import DataRobotApiError
 from airflow_provider_drpipelines.statuses import FAILED_TASK_STATUSES
-from airflow_provider_drpipelines.utils.answers import objects
 
 if TYPE_CHECKING:
     from airflow_provider_drpipelines.client.endpoints import PipelinesApi
