@@ -2,44 +2,26 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pytest
 
-from airflow_provider_drpipelines.emulator import EmulatorProcess
-
-from .deployment import (
+from tests._support.deployment import (
     COMPONENTS,
     DAG_ID,
     HEALTH_PARTS,
     PIPELINE_SOURCE,
-    TOKEN,
     Deployment,
     airflow_executable,
-    emulator_process,
     free_port,
     new_home,
     phase,
     running,
     subprocess_env,
 )
+from tests._support.deployment_fixtures import connection_json, emulator
 
-
-# --- fixtures -------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorProcess]:
-    with emulator_process(run_seconds=3.0) as emu:
-        yield emu
-
-
-@pytest.fixture(scope="module")
-def connection_json(emulator: EmulatorProcess) -> Iterator[str]:
-    """The connection for the deployment, also set in this process (the hook uploads the pipeline)."""
-    conn = json.dumps({"conn_type": "datarobot_pipelines", "host": emulator.base_url, "password": TOKEN})
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRFLOW_CONN_DATAROBOT_PIPELINES_DEFAULT", conn)
-        yield conn
+__all__ = ["connection_json", "emulator"]  # the shared fixtures, used here by name
 
 
 @pytest.fixture(scope="module")
