@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -471,6 +471,21 @@ def emulator_process(run_seconds: float) -> Iterator[EmulatorProcess]:
     finally:
         emu.stop()
         atexit.unregister(emu.stop)
+
+
+def new_deployment(
+    home_prefix: str,
+    conn: str,
+    settings: Mapping[str, str] | None = None,
+    commands: Mapping[str, tuple[str, ...]] = COMMANDS,
+) -> Deployment:
+    """A deployment (not started) in a fresh AIRFLOW_HOME on a free port; ``settings`` override the e2e environment."""
+    airflow_bin = airflow_executable()
+    home = new_home(home_prefix)
+    api_port = free_port()
+    env = subprocess_env(home, api_port, conn)
+    env.update(settings or {})
+    return Deployment(home, env, api_port, airflow_bin, commands=dict(commands))
 
 
 def new_home(prefix: str) -> Path:

@@ -12,12 +12,9 @@ from tests._support.deployment import (
     HEALTH_PARTS,
     PIPELINE_SOURCE,
     Deployment,
-    airflow_executable,
-    free_port,
-    new_home,
+    new_deployment,
     phase,
     running,
-    subprocess_env,
 )
 from tests._support.deployment_fixtures import connection_json, emulator
 
@@ -38,10 +35,7 @@ def pipeline_id(connection_json: str) -> str:
 @pytest.fixture(scope="module")
 def deployment(request: pytest.FixtureRequest, connection_json: str) -> Iterator[Deployment]:
     """Airflow's four components on SQLite + LocalExecutor, in a fresh AIRFLOW_HOME; stopped whatever happens."""
-    airflow_bin = airflow_executable()
-    home = new_home("drpipelines-e2e-home-")
-    api_port = free_port()
-    dep = Deployment(home, subprocess_env(home, api_port, connection_json), api_port, airflow_bin)
+    dep = new_deployment("drpipelines-e2e-home-", connection_json)
 
     def start() -> None:
         with phase("airflow db migrate"):

@@ -15,12 +15,9 @@ from airflow_provider_drpipelines.emulator import EmulatorProcess
 from tests._support.deployment import (
     COMMANDS,
     Deployment,
-    airflow_executable,
-    free_port,
-    new_home,
+    new_deployment,
     phase,
     running,
-    subprocess_env,
 )
 from tests._support.deployment_fixtures import connection_json, emulator
 
@@ -68,12 +65,9 @@ def fleet(
     connection_json: str,
 ) -> Iterator[Fleet]:
     """The whole deployment, started in a fresh AIRFLOW_HOME on a fresh database; stopped whatever happens."""
-    airflow_bin = airflow_executable()
-    home = new_home("drpipelines-e2e-prod-home-")
-    api_port = free_port()
-    env = subprocess_env(home, api_port, connection_json)
-    env.update(prod_settings(database_url, broker_url))
-    dep = Deployment(home, env, api_port, airflow_bin, commands=dict(PROD_COMMANDS))
+    dep = new_deployment(
+        "drpipelines-e2e-prod-home-", connection_json, prod_settings(database_url, broker_url), PROD_COMMANDS
+    )
     fleet = Fleet(dep, emulator, database_url, broker_url)
 
     def start() -> None:
