@@ -9,7 +9,7 @@ prints the URL. The example DAGs' ``pipeline_id`` default is the uploaded pipeli
 The Airflow home lives in ``.airflow-local/airflow-<version>/`` (git-ignored) and is reused by the next run;
 the emulator keeps its state in memory, so every run uploads the pipeline again. The browser suite (tests/ui)
 starts the same deployment through :class:`LocalAirflow`. Process management is the e2e suite's
-(tests/e2e/deployment.py).
+(tests/_support/deployment.py).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ if str(REPO) not in sys.path:  # run as a script: tests/ is importable from the 
     sys.path.insert(0, str(REPO))
 
 from airflow_provider_drpipelines.emulator import EmulatorProcess  # noqa: E402
-from tests.e2e.deployment import (  # noqa: E402
+from tests._support.deployment import (  # noqa: E402
     COMPONENTS,
     PIPELINE_SOURCE,
     START_TIMEOUT,

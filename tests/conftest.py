@@ -64,7 +64,7 @@ def conn_env(monkeypatch: pytest.MonkeyPatch):
 
 # --- real-deployment suites (tests/e2e, tests/e2e_prod) ----------------------------------------------------
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    from e2e.deployment import TIMINGS
+    from tests._support.deployment import TIMINGS
 
     if TIMINGS:
         terminalreporter.section("e2e timings")
@@ -77,7 +77,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """On a failing test that uses a real deployment, attach the tails of the component logs to the report."""
     report = yield
     if report.failed:
-        from e2e.deployment import Deployment
+        from tests._support.deployment import Deployment
 
         for value in getattr(item, "funcargs", {}).values():
             if isinstance(value, Deployment):

@@ -2,44 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pytest
 
-from airflow_provider_drpipelines.emulator import EmulatorProcess
-
-from .deployment import (
+from tests._support.deployment import (
     COMPONENTS,
     DAG_ID,
     HEALTH_PARTS,
     PIPELINE_SOURCE,
-    TOKEN,
     Deployment,
-    airflow_executable,
-    emulator_process,
-    free_port,
-    new_home,
+    new_deployment,
     phase,
     running,
-    subprocess_env,
 )
+from tests._support.deployment_fixtures import connection_json, emulator
 
-
-# --- fixtures -------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorProcess]:
-    with emulator_process(run_seconds=3.0) as emu:
-        yield emu
-
-
-@pytest.fixture(scope="module")
-def connection_json(emulator: EmulatorProcess) -> Iterator[str]:
-    """The connection for the deployment, also set in this process (the hook uploads the pipeline)."""
-    conn = json.dumps({"conn_type": "datarobot_pipelines", "host": emulator.base_url, "password": TOKEN})
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRFLOW_CONN_DATAROBOT_PIPELINES_DEFAULT", conn)
-        yield conn
+__all__ = ["connection_json", "emulator"]  # the shared fixtures, used here by name
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +35,7 @@ def pipeline_id(connection_json: str) -> str:
 @pytest.fixture(scope="module")
 def deployment(request: pytest.FixtureRequest, connection_json: str) -> Iterator[Deployment]:
     """Airflow's four components on SQLite + LocalExecutor, in a fresh AIRFLOW_HOME; stopped whatever happens."""
-    airflow_bin = airflow_executable()
-    home = new_home("drpipelines-e2e-home-")
-    api_port = free_port()
-    dep = Deployment(home, subprocess_env(home, api_port, connection_json), api_port, airflow_bin)
+    dep = new_deployment("drpipelines-e2e-home-", connection_json)
 
     def start() -> None:
         with phase("airflow db migrate"):

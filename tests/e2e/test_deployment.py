@@ -15,8 +15,7 @@ import pytest
 import requests
 
 from airflow_provider_drpipelines.emulator import EmulatorProcess
-
-from .deployment import DAG_ID, NEEDS_AIRFLOW_3_3, TASK_ID, Deployment, phase, wait_for
+from tests._support.deployment import DAG_ID, NEEDS_AIRFLOW_3_3, TASK_ID, Deployment, phase, wait_for
 
 pytestmark = [pytest.mark.e2e, NEEDS_AIRFLOW_3_3]
 

@@ -1,33 +1,30 @@
 """Fixtures of the production-shaped suite: PostgreSQL, Redis, the emulator and Airflow with CeleryExecutor.
 
-The deployment is the e2e suite's (tests/e2e/deployment.py) with other commands and settings: the components
+The deployment is the e2e suite's (tests/_support/deployment.py) with other commands and settings: the components
 are separate ``airflow`` processes, two of them triggerers and one a Celery worker.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from e2e.deployment import (
-    COMMANDS,
-    TOKEN,
-    Deployment,
-    airflow_executable,
-    emulator_process,
-    free_port,
-    new_home,
-    phase,
-    running,
-    subprocess_env,
-)
 
 from airflow_provider_drpipelines.emulator import EmulatorProcess
+from tests._support.deployment import (
+    COMMANDS,
+    Deployment,
+    new_deployment,
+    phase,
+    running,
+)
+from tests._support.deployment_fixtures import connection_json, emulator
 
 from . import services
 from .fleet import DAGS, REPORT, Fleet, prod_settings
+
+__all__ = ["connection_json", "emulator"]  # the shared fixtures, used here by name
 
 # Airflow's components as a production deployment runs them: two triggerers (high availability) and a
 # Celery worker; the api-server, scheduler and dag-processor as in the e2e suite.
@@ -60,21 +57,6 @@ def broker_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorProcess]:
-    with emulator_process(run_seconds=3.0) as emu:
-        yield emu
-
-
-@pytest.fixture(scope="module")
-def connection_json(emulator: EmulatorProcess) -> Iterator[str]:
-    """The connection for the deployment, also set in this process (the hook uploads the pipelines)."""
-    conn = json.dumps({"conn_type": "datarobot_pipelines", "host": emulator.base_url, "password": TOKEN})
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRFLOW_CONN_DATAROBOT_PIPELINES_DEFAULT", conn)
-        yield conn
-
-
-@pytest.fixture(scope="module")
 def fleet(
     request: pytest.FixtureRequest,
     database_url: str,
@@ -83,12 +65,9 @@ def fleet(
     connection_json: str,
 ) -> Iterator[Fleet]:
     """The whole deployment, started in a fresh AIRFLOW_HOME on a fresh database; stopped whatever happens."""
-    airflow_bin = airflow_executable()
-    home = new_home("drpipelines-e2e-prod-home-")
-    api_port = free_port()
-    env = subprocess_env(home, api_port, connection_json)
-    env.update(prod_settings(database_url, broker_url))
-    dep = Deployment(home, env, api_port, airflow_bin, commands=dict(PROD_COMMANDS))
+    dep = new_deployment(
+        "drpipelines-e2e-prod-home-", connection_json, prod_settings(database_url, broker_url), PROD_COMMANDS
+    )
     fleet = Fleet(dep, emulator, database_url, broker_url)
 
     def start() -> None:

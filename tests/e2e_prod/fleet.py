@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e.deployment import PIPELINE_SOURCE, Deployment, wait_for
 
 from airflow_provider_drpipelines.emulator import EmulatorProcess
+from tests._support.deployment import PIPELINE_SOURCE, Deployment, wait_for
 
 PROD_DAGS = Path(__file__).resolve().parent / "dags"
 FANOUT = "prod_fanout"

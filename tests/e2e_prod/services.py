@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from e2e.deployment import free_port, phase, wait_for
+from tests._support.deployment import free_port, phase, wait_for
 
 START_TIMEOUT = 60.0
 STOP_GRACE = 15.0

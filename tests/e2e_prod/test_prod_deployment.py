@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable
 
 import pytest
-from e2e.deployment import NEEDS_AIRFLOW_3_3, phase, wait_for
+
+from tests._support.deployment import NEEDS_AIRFLOW_3_3, phase, wait_for
 
 from .fleet import (
     ACTIVE_RUN,

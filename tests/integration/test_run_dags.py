@@ -106,7 +106,7 @@ def _cancel_first_new_run(hook: DataRobotPipelinesHook, pipeline_id: str, known:
             if fresh:
                 hook.cancel_run(pipeline_id, fresh[0]["id"], 1)
                 return
-            time.sleep(0.05)
+            time.sleep(0.05)  # real time on purpose: waits for the DAG's worker to create its run
 
     thread = threading.Thread(target=cancel, daemon=True)
     thread.start()
@@ -204,7 +204,7 @@ def _once_the_create_is_held(emulator: EmulatorServer, then: Any) -> threading.T
             if not any(rule["path"] == RUN_CREATE for rule in emulator.faults()):
                 then()
                 return
-            time.sleep(0.05)
+            time.sleep(0.05)  # real time on purpose: waits for the DAG's worker to send its create
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from scripts.local_airflow import LocalAirflow
-from tests.e2e.deployment import REPO, free_port, terminate_on_sigterm
+from tests._support.deployment import REPO, free_port, terminate_on_sigterm
 
 AIRFLOW_VERSION = metadata.version("apache-airflow")
 SCREENSHOTS = REPO / ".ci-results" / "screenshots" / f"airflow-{AIRFLOW_VERSION}"

@@ -17,7 +17,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from airflow_provider_drpipelines.connection import EXTRA_FIELDS
 from scripts.local_airflow import TOKEN, LocalAirflow
-from tests.e2e.deployment import AIRFLOW_VERSION, free_port
+from tests._support.deployment import AIRFLOW_VERSION, free_port
 from tests.ui.conftest import CASES, DAG_ID, RUN_TIMEOUT
 from tests.ui.pages import click, text_of, type_into, visible, wait
 

@@ -328,10 +328,10 @@ def test_deferral_without_deadlines_has_no_timeout(emu, pipeline):
     assert len(emu.request_log()) - calls_before <= 4
 
 
-def test_deferrable_with_a_run_already_over_does_not_defer(dr_hook, pipeline):
+def test_deferrable_with_a_run_already_over_does_not_defer(emu, dr_hook, pipeline):
     input_id = dr_hook.create_input(pipeline, scripted(seconds=0.05), 1)["id"]
     run_id = dr_hook.create_run(pipeline, input_id, 1)["id"]
-    time.sleep(0.15)
+    emu.advance(1)  # the emulator's clock, past the run's scripted 0.05 s
     op = run_op(pipeline, input_id=input_id, deferrable=True, reuse_existing_run=False)
     store = FakeStateStore()
     store.set(RUN_STATE_KEY, {"pipeline_id": pipeline, "run_id": run_id, "version": 1})
@@ -372,9 +372,9 @@ def test_execute_complete_takes_the_ids_from_the_event(emu, emu_conn):
         ("COMPLETED", "SOMETHING_NEW", PipelineRunError),
     ],
 )
-def test_execute_complete_raises_for_every_other_end(dr_hook, pipeline, outcome, event_status, error):
+def test_execute_complete_raises_for_every_other_end(emu, dr_hook, pipeline, outcome, event_status, error):
     run_id = start_run(dr_hook, pipeline, scripted(outcome, seconds=0.05))
-    time.sleep(0.15)
+    emu.advance(1)  # the emulator's clock, past the run's scripted 0.05 s
     with fails_with(error) as info:
         run_op("p", input_id="i").execute_complete(make_context(), event(event_status, run_id, pipeline))
     assert type(info.value) is error
@@ -400,9 +400,9 @@ def test_execute_complete_timeout_cancels_a_live_run(emu, dr_hook, pipeline, can
     assert run_status(dr_hook, pipeline, run_id) == "CANCELLED"
 
 
-def test_execute_complete_timeout_of_a_finished_run_still_fails(dr_hook, pipeline):
+def test_execute_complete_timeout_of_a_finished_run_still_fails(emu, dr_hook, pipeline):
     run_id = start_run(dr_hook, pipeline, scripted(seconds=0.05))
-    time.sleep(0.15)
+    emu.advance(1)  # the emulator's clock, past the run's scripted 0.05 s
     with fails_with(PipelineRunTimeoutError):
         run_op("p", input_id="i").execute_complete(make_context(), event("timeout", run_id, pipeline))
     assert run_status(dr_hook, pipeline, run_id) == "COMPLETED"
@@ -428,9 +428,9 @@ def test_a_re_deferral_keeps_the_runs_age_for_adaptive_polling(dr_hook, pipeline
     assert info.value.kwargs["run_started_at"] == started_long_ago
 
 
-def test_execute_complete_error_on_a_completed_run_succeeds(dr_hook, pipeline):
+def test_execute_complete_error_on_a_completed_run_succeeds(emu, dr_hook, pipeline):
     run_id = start_run(dr_hook, pipeline, scripted(seconds=0.05))
-    time.sleep(0.15)
+    emu.advance(1)  # the emulator's clock, past the run's scripted 0.05 s
     assert run_op("p", input_id="i").execute_complete(make_context(), event("error", run_id, pipeline)) == run_id
 
 
@@ -492,7 +492,8 @@ def test_a_timeout_during_the_run_create_leaves_no_second_run(emu, dr_hook, pipe
     if not cancel_on_kill:
         retry = run_op(pipeline, payload=scripted(seconds=30), wait_for_completion=False, cancel_on_kill=False)
         second = retry.execute(make_context(store=store))
-    while not held_create_done(emu, 1.0):  # try 1's, carried out by the server after its client gave up
+    # try 1's, carried out by the server after its client gave up: a fault's delay is real time on purpose
+    while not held_create_done(emu, 1.0):
         time.sleep(0.05)
     [first] = [r["id"] for r in dr_hook.iterate(dr_hook.list_runs, pipeline, 1)]
     if cancel_on_kill:
@@ -532,7 +533,7 @@ def test_retry_reattaches_to_a_live_or_completed_run(emu, dr_hook, pipeline, out
     payload = scripted(outcome, seconds=0.4)
     first = run_op(pipeline, payload=payload, wait_for_completion=False).execute(make_context(store=store))
     if wait_first:
-        time.sleep(0.6)
+        emu.advance(1)  # the emulator's clock, past the run's scripted 0.4 s
     else:
         assert run_status(dr_hook, pipeline, first) in ACTIVE
 
@@ -648,7 +649,7 @@ def test_reuse_existing_run_finds_a_live_run_behind_an_older_input_with_the_same
 def test_reuse_existing_run_starts_one_when_none_is_live(emu, dr_hook, pipeline):
     payload = scripted(seconds=0.05)
     finished = start_run(dr_hook, pipeline, payload)
-    time.sleep(0.15)
+    emu.advance(1)  # the emulator's clock, past the run's scripted 0.05 s
     new = run_op(pipeline, payload=payload, reuse_existing_run=True, wait_for_completion=False).execute(make_context())
     assert new != finished and emu.stats()["runs"] == 2
 
@@ -714,9 +715,9 @@ def test_cancel_a_live_run(dr_hook, pipeline, version):
     assert run_status(dr_hook, pipeline, run_id) == "CANCELLED"
 
 
-def test_cancel_a_finished_run_is_not_an_error(dr_hook, pipeline):
+def test_cancel_a_finished_run_is_not_an_error(emu, dr_hook, pipeline):
     run_id = start_run(dr_hook, pipeline, scripted(seconds=0.05))
-    time.sleep(0.15)
+    emu.advance(1)  # the emulator's clock, past the run's scripted 0.05 s
     assert cancel_op(pipeline, run_id).execute(make_context()) is False
     assert run_status(dr_hook, pipeline, run_id) == "COMPLETED"
 
@@ -780,7 +781,7 @@ def test_redeferring_after_an_error_event_keeps_the_original_timeout(dr_hook, pi
     with pytest.raises(TaskDeferred) as first:
         op.execute(make_context())
     first_end = first.value.trigger.end_time
-    time.sleep(0.3)
+    time.sleep(0.3)  # real time on purpose: a recomputed end_time would move with the worker's clock
     resumed = run_op(pipeline, payload=scripted(seconds=5), deferrable=True, timeout=600)  # a fresh instance
 
     with pytest.raises(TaskDeferred) as again:

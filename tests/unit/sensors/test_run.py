@@ -32,34 +32,32 @@ def event(status: str, run_id: str, pipeline_id: str) -> dict[str, Any]:
     return {"status": status, "run_id": run_id, "pipeline_id": pipeline_id, "version": 1, "message": f"it is {status}"}
 
 
-def wait_until_over(hook: Any, pipeline_id: str, run_id: str, version: int | None = 1) -> None:
-    for _ in range(100):
-        if hook.get_run_status(pipeline_id, run_id, version)["status"] not in {"PENDING", "PREPARING", "RUNNING"}:
-            return
-        time.sleep(0.05)
-    raise AssertionError("the run did not end")
+def end_the_run(emu: Any, hook: Any, pipeline_id: str, run_id: str, version: int | None = 1) -> None:
+    """Move the emulator's clock past the run's scripted seconds (under 1 s in these tests): it has ended."""
+    emu.advance(1)
+    assert hook.get_run_status(pipeline_id, run_id, version)["status"] not in {"PENDING", "PREPARING", "RUNNING"}
 
 
 @pytest.mark.parametrize("version", [1, "1"])
-def test_poke_is_false_while_running_then_true_on_completed(dr_hook, pipeline, version):
+def test_poke_is_false_while_running_then_true_on_completed(emu, dr_hook, pipeline, version):
     run_id = start_run(dr_hook, pipeline, scripted(seconds=0.3))
     waiter = sensor(pipeline, run_id, version=version)
 
     assert waiter.poke(make_context()) is False
-    wait_until_over(dr_hook, pipeline, run_id)
+    end_the_run(emu, dr_hook, pipeline, run_id)
     assert waiter.poke(make_context()) is True
 
 
-def test_poke_a_draft_run(dr_hook, draft_pipeline):
+def test_poke_a_draft_run(emu, dr_hook, draft_pipeline):
     run_id = start_run(dr_hook, draft_pipeline, scripted(seconds=0.05), version=None)
-    wait_until_over(dr_hook, draft_pipeline, run_id, None)
+    end_the_run(emu, dr_hook, draft_pipeline, run_id, None)
     assert sensor(draft_pipeline, run_id, version=None).poke(make_context()) is True
 
 
 @pytest.mark.parametrize(("outcome", "detail"), [("FAILED", "Task 'score' FAILED"), ("ERRORED", "ended ERRORED")])
-def test_poke_raises_with_details_when_the_run_fails(dr_hook, pipeline, outcome, detail):
+def test_poke_raises_with_details_when_the_run_fails(emu, dr_hook, pipeline, outcome, detail):
     run_id = start_run(dr_hook, pipeline, scripted(outcome, seconds=0.05, failing_task="score"))
-    wait_until_over(dr_hook, pipeline, run_id)
+    end_the_run(emu, dr_hook, pipeline, run_id)
 
     with pytest.raises(PipelineRunError) as info:
         sensor(pipeline, run_id).poke(make_context())
@@ -85,7 +83,7 @@ def test_a_version_that_is_no_version_is_refused_before_any_call(emu, emu_conn, 
 
 def test_latest_and_a_rendered_none_read_the_version_as_operators_do(dr_hook, pipeline, emu):
     run_id = start_run(dr_hook, pipeline, scripted(seconds=0.05))
-    wait_until_over(dr_hook, pipeline, run_id)
+    end_the_run(emu, dr_hook, pipeline, run_id)
     latest = sensor(pipeline, run_id, version="latest")
     assert latest.poke(make_context()) and latest.poke(make_context())
     assert len(emu.request_log(method="GET", path=rf"/pipelines/{pipeline}$")) == 1, "latest resolved once"
@@ -132,11 +130,11 @@ def test_deferrable_sensor_can_opt_into_cancel_on_kill(dr_hook, pipeline):
     assert info.value.trigger.cancel_on_timeout is False
 
 
-def test_deferrable_execute_of_a_finished_run_does_not_defer(dr_hook, pipeline):
+def test_deferrable_execute_of_a_finished_run_does_not_defer(emu, dr_hook, pipeline):
     done = start_run(dr_hook, pipeline, scripted(seconds=0.05))
     failed = start_run(dr_hook, pipeline, scripted("FAILED", seconds=0.05))
-    wait_until_over(dr_hook, pipeline, done)
-    wait_until_over(dr_hook, pipeline, failed)
+    end_the_run(emu, dr_hook, pipeline, done)
+    end_the_run(emu, dr_hook, pipeline, failed)
 
     assert sensor(pipeline, done, deferrable=True).execute(make_context()) is None
     with pytest.raises(PipelineRunError):
@@ -162,9 +160,9 @@ def test_execute_complete_completed_returns(emu, emu_conn):
     assert emu.request_log() == []
 
 
-def test_execute_complete_failed_raises_with_details(dr_hook, pipeline):
+def test_execute_complete_failed_raises_with_details(emu, dr_hook, pipeline):
     run_id = start_run(dr_hook, pipeline, scripted("FAILED", seconds=0.05, failing_task="publish"))
-    wait_until_over(dr_hook, pipeline, run_id)
+    end_the_run(emu, dr_hook, pipeline, run_id)
     with pytest.raises(PipelineRunError, match="Task 'publish' FAILED"):
         sensor(pipeline, run_id).execute_complete(make_context(), event("FAILED", run_id, pipeline))
 

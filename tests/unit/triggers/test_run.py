@@ -107,7 +107,7 @@ def test_run_reports_cancelled_when_the_run_is_cancelled_while_it_waits(make_tri
 
     async def scenario() -> list[dict[str, Any]]:
         waiting = asyncio.create_task(collect_events(trigger))
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # real time on purpose: the trigger's own loop polls and enters its pause
         assert not waiting.done()
         client = await DataRobotPipelinesHook(trigger.conn_id).aget_client()
         await client.cancel_run(pipeline, trigger.run_id, 1)
@@ -334,7 +334,7 @@ def test_the_earlier_deadline_wins(make_trigger):
 
 def test_a_terminal_status_beats_an_expired_deadline(make_trigger, dr_hook, pipeline, emu):
     run_id = start_run(dr_hook, pipeline, scripted(seconds=0.05))
-    time.sleep(0.15)
+    emu.advance(1)  # the emulator's clock, past the run's scripted 0.05 s
     events = run_events(make_trigger(run_id=run_id, end_time=time.time() - 1))
     assert [e["status"] for e in events] == ["COMPLETED"]
     assert deletes(emu) == []
@@ -363,7 +363,7 @@ def test_on_kill_without_cancel_on_kill_leaves_the_run(make_trigger, emu, dr_hoo
 
 def test_on_kill_of_a_finished_run_is_quiet(make_trigger, emu, dr_hook, pipeline):
     run_id = start_run(dr_hook, pipeline, scripted(seconds=0.05))
-    time.sleep(0.15)
+    emu.advance(1)  # the emulator's clock, past the run's scripted 0.05 s
     asyncio.run(make_trigger(run_id=run_id).on_kill())  # 409 from the API: logged, not raised
     assert [entry["status"] for entry in deletes(emu)] == [409]
     assert run_status(dr_hook, pipeline, run_id) == "COMPLETED"
@@ -374,7 +374,7 @@ def test_cleanup_never_cancels(make_trigger, emu, dr_hook, pipeline):
 
     async def scenario() -> None:
         waiting = asyncio.create_task(collect_events(trigger))
-        await asyncio.sleep(0.15)
+        await asyncio.sleep(0.15)  # real time on purpose: the trigger's own loop polls and enters its pause
         await trigger.cleanup()
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -391,7 +391,7 @@ def test_cleanup_never_cancels(make_trigger, emu, dr_hook, pipeline):
 def cancel_while_waiting(trigger: DataRobotPipelineRunTrigger, message: str | None = None, kill_first=False) -> None:
     async def scenario() -> None:
         waiting = asyncio.create_task(collect_events(trigger))
-        await asyncio.sleep(0.15)
+        await asyncio.sleep(0.15)  # real time on purpose: the trigger's own loop polls and enters its pause
         if kill_first:
             await trigger.on_kill()
         waiting.cancel(message)

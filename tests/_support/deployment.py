@@ -1,5 +1,7 @@
 """A real Airflow >= 3.3 deployment (api-server, scheduler, dag-processor, triggerer) and the emulator.
 
+The e2e and e2e_prod suites, the ui suite and ``make airflow`` (scripts/local_airflow.py) start theirs with it.
+
 The components run as separate ``airflow <component>`` processes rather than ``airflow standalone``: the
 restart test then stops and starts exactly one process (the triggerer) instead of hunting for a child of
 standalone, and every component has its own log file to show when a test fails.
@@ -23,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -36,7 +38,7 @@ import requests
 from airflow_provider_drpipelines.emulator import EmulatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
-E2E_DAGS = Path(__file__).resolve().parent / "dags"
+E2E_DAGS = REPO / "tests" / "e2e" / "dags"
 PIPELINE_SOURCE = REPO / "example_dags" / "pipelines" / "score_customers.py"
 TOKEN = "e2e-secret-token-0123456789"
 DAG_ID = "e2e_deferrable_run"
@@ -469,6 +471,21 @@ def emulator_process(run_seconds: float) -> Iterator[EmulatorProcess]:
     finally:
         emu.stop()
         atexit.unregister(emu.stop)
+
+
+def new_deployment(
+    home_prefix: str,
+    conn: str,
+    settings: Mapping[str, str] | None = None,
+    commands: Mapping[str, tuple[str, ...]] = COMMANDS,
+) -> Deployment:
+    """A deployment (not started) in a fresh AIRFLOW_HOME on a free port; ``settings`` override the e2e environment."""
+    airflow_bin = airflow_executable()
+    home = new_home(home_prefix)
+    api_port = free_port()
+    env = subprocess_env(home, api_port, conn)
+    env.update(settings or {})
+    return Deployment(home, env, api_port, airflow_bin, commands=dict(commands))
 
 
 def new_home(prefix: str) -> Path:
