@@ -131,12 +131,12 @@ def test_run_cancelled_elsewhere_fails_the_task(
 
 @BOTH_MODES
 def test_timeout_cancels_the_run(mode: str, pipeline_id: str, new_runs: Any, task_log: Any) -> None:
-    started = time.monotonic()
     result = _run(f"it_timeout_{mode}", pipeline_id, script={"seconds": 30})
 
     assert result.task_states == {"run": "failed"}
-    assert time.monotonic() - started < 20, "the 1.5 s timeout ended the wait, not the 30 s run"
     runs, _ = new_runs()
+    # CANCELLED, not COMPLETED: the 1.5 s timeout ended the wait, not the 30 s run (no wall-clock bound: on a
+    # busy machine Airflow 3.0's dag.test() alone takes seconds to start each task)
     assert [r["status"] for r in runs] == ["CANCELLED"]
     assert "PipelineRunTimeoutError" in task_log()
 

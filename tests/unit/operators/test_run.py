@@ -251,20 +251,17 @@ def test_errored_run_raises_the_retryable_error(pipeline):
 
 
 def test_without_waiting_returns_at_once(dr_hook, pipeline):
-    started = time.monotonic()
     run_id = run_op(pipeline, payload=scripted(seconds=5), wait_for_completion=False).execute(make_context())
-    assert time.monotonic() - started < 4, "returned without waiting for the 5 s run"
-    assert run_status(dr_hook, pipeline, run_id) == "PENDING"
+    assert run_status(dr_hook, pipeline, run_id) == "PENDING", "returned without waiting for the 5 s run"
 
 
 def test_timeout_cancels_the_run(emu, dr_hook, pipeline):
     op = run_op(pipeline, payload=scripted(seconds=5), timeout=0.5)
-    started = time.monotonic()
 
     with fails_with(PipelineRunTimeoutError) as info:
         op.execute(make_context())
 
-    assert 0.45 < time.monotonic() - started < 4, "the 0.5 s timeout ended the wait, not the 5 s run"
+    # CANCELLED, not COMPLETED: the 0.5 s timeout ended the wait, not the 5 s run (no wall-clock bound: CI is busy)
     assert run_status(dr_hook, pipeline, info.value.run_id) == "CANCELLED"
     assert len(emu.request_log(method="DELETE")) == 1
 
