@@ -3,7 +3,8 @@
 # imports no Airflow: it runs once, in `make test`.
 # One virtualenv per leg under .venvs/ (made with uv, whose cache is shared between legs); each suite runs in
 # its own pytest process, because dag.test() on Airflow 2 leaves process-wide state behind; both in parallel
-# with pytest-xdist (XDIST workers, one test file per worker), each worker with its own Airflow home.
+# with pytest-xdist (XDIST workers; one file per worker for the unit suite, one test per worker for dag.test()),
+# each worker with its own Airflow home.
 # Usage: scripts/matrix.sh [version ...]   (default: MATRIX_VERSIONS or the whole support window)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +30,10 @@ for version in "${versions[@]}"; do
     name="airflow-$version-${labelled%%:*}"
     echo "== Airflow $version: $suite"
     # shellcheck disable=SC2086
-    "$venv/bin/python" -m pytest $suite -q -m "not e2e" -n "${XDIST:-4}" --dist loadfile --durations=15 \
+    # dag.test() tests are few and long: one test per worker balances them better than one file per worker.
+    dist=loadfile
+    [ "${labelled%%:*}" = integration ] && dist=load
+    "$venv/bin/python" -m pytest $suite -q -m "not e2e" -n "${XDIST:-4}" --dist "$dist" --durations=15 \
       --junitxml="$results/$name.xml" || status=1
   done
   echo "== Airflow $version done in $((SECONDS - started)) s"
