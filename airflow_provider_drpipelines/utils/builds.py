@@ -6,6 +6,7 @@ and by ``DataRobotReadinessTrigger``; the pace is ``client.polling.next_poll_del
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
@@ -79,7 +80,7 @@ class Target:
         problem = (
             f"{what} is no longer listed (deleted?)"
             if status == NOT_LISTED
-            else f"{what} reports the status {status!r}, which this provider does not know"
+            else f"{what} reports the status {_shown_status(status)}, which this provider does not know"
         )
         return streak, f"{problem}, {streak} polls in a row; stopped waiting for it."
 
@@ -162,3 +163,8 @@ def build_log_tail(hook: DataRobotPipelinesHook, target: Target) -> str:
         return f"(The build log could not be fetched: {err})"
     tail = logs.splitlines()[-LOG_TAIL_LINES:]
     return "\n".join([f"Last {len(tail)} build log line(s):", *(f"  {line}" for line in tail)])
+
+
+def _shown_status(status: str) -> str:
+    """A status word quoted as the server sent it; anything else (long, odd, maybe an echoed secret) is not."""
+    return repr(status) if re.fullmatch(r"[A-Z][A-Z_]{0,39}", status) else "that is not a status word (not quoted)"
