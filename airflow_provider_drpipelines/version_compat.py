@@ -19,6 +19,19 @@ from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, A
 TRIGGER_ON_KILL = AIRFLOW_V_3_3_PLUS
 
 
+#: Airflow >= 3.0 schedules DAGs on events: an ``AssetWatcher`` runs a ``BaseEventTrigger``. Before 3.0 the
+#: name is the plain ``BaseTrigger``, so the event trigger's module imports and its constructor refuses clearly.
+#: Goes when 3.0 is the floor.
+if AIRFLOW_V_3_0_PLUS:
+    from airflow.triggers.base import BaseEventTrigger as BaseEventTrigger  # noqa: PLC0414 - re-exported
+else:
+    from airflow.triggers.base import BaseTrigger as BaseEventTrigger  # type: ignore[assignment]  # noqa: F401
+
+#: Airflow >= 3.3 gives an event trigger its watched asset's ``asset_state_store``, which outlives a triggerer
+#: restart and a move to another triggerer; before 3.3 the event trigger keeps its state in memory only.
+ASSET_STATE_STORE = AIRFLOW_V_3_3_PLUS
+
+
 def task_state_store(context: Mapping[str, Any]) -> Any:
     """Airflow >= 3.3's per-task store that outlives a try (``context["task_state_store"]``); None before 3.3.
 

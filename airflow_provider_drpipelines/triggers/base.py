@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
@@ -76,32 +78,50 @@ class PollingTrigger(BaseTrigger):
     def _event(self, status: str, message: str) -> dict[str, Any]:
         raise NotImplementedError
 
+    async def _poll_events(self, client: DataRobotPipelinesAsyncClient) -> list[dict[str, Any]]:
+        """One poll's events: the one that ends a wait by default; a watch that runs forever yields many."""
+        ended = await self._poll(client)
+        return [] if ended is None else [ended]
+
     # --- the wait, the same for every trigger --------------------------------------------------
     async def _wait(self) -> dict[str, Any]:
+        async with aclosing(self._events(once=True)) as events:
+            async for event in events:
+                return event
+        raise AssertionError("the polling loop ends only with an event")  # pragma: no cover
+
+    async def _events(self, once: bool = False) -> AsyncGenerator[dict[str, Any], None]:
+        """Poll until an event ends the wait (``once``), a failure or a deadline does; yield every event."""
         try:
             client = await DataRobotPipelinesHook(self.conn_id, retry_limit=1).aget_client()
         except Exception as err:  # a bad connection must become an event, not a crashed trigger
-            return self._event(EVENT_ERROR, f"Cannot use connection {self.conn_id!r}: {err}")
+            yield self._event(EVENT_ERROR, f"Cannot use connection {self.conn_id!r}: {err}")
+            return
         errors = 0
         while True:
             delay = next_poll_delay(self.poll_interval, self.max_poll_interval, time.time() - self._wait_started_at)
             try:
-                ended = await self._poll(client)
+                events = await self._poll_events(client)
                 errors = 0
             except DataRobotApiError as err:
                 errors += 1
                 if not err.retryable or errors > self.max_consecutive_errors:
-                    return self._event(EVENT_ERROR, f"{self._stopped()}: {err}")
+                    yield self._event(EVENT_ERROR, f"{self._stopped()}: {err}")
+                    return
                 self.log.warning("Status poll failed (%d in a row), will retry: %s", errors, err)
                 delay = pause_after_failure(delay, err.retry_after, self.max_poll_interval)
             except Exception as err:  # no poll may crash the trigger: the task's worker re-check takes over
                 reason = scrub(f"{type(err).__name__}: {err}", client.settings.token)
-                return self._event(EVENT_ERROR, f"{self._stopped()}: unexpected {reason}")
+                yield self._event(EVENT_ERROR, f"{self._stopped()}: unexpected {reason}")
+                return
             else:
-                if ended is not None:
-                    return ended
+                for event in events:
+                    yield event
+                if events and once:
+                    return
             if expired := self._expired_deadline():
-                return await self._time_out(expired)
+                yield await self._time_out(expired)
+                return
             pause = min(delay, self._seconds_to_deadline())
             await asyncio.sleep(coalesced_delay(pause, asyncio.get_running_loop().time()))
 
