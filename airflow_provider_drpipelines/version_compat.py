@@ -32,6 +32,26 @@ else:
 ASSET_STATE_STORE = AIRFLOW_V_3_3_PLUS
 
 
+#: Airflow 3.3 starts a task in the triggerer when it sets ``start_from_trigger`` (2.10-2.11 could too, 3.0-3.2
+#: ignore it: ``dagrun.schedule_tis`` had it disabled); the sensor uses it only on 3.3. Goes when 3.3 is the floor.
+START_FROM_TRIGGER = AIRFLOW_V_3_3_PLUS
+
+
+def start_trigger_args(trigger_cls: str, trigger_kwargs: dict[str, Any], timeout: float | None) -> Any:
+    """``StartTriggerArgs`` resuming in ``execute_complete``, imported only for a task that starts in the triggerer."""
+    from datetime import timedelta
+
+    from airflow.triggers.base import StartTriggerArgs
+
+    return StartTriggerArgs(
+        trigger_cls=trigger_cls,
+        trigger_kwargs=trigger_kwargs,
+        next_method="execute_complete",
+        next_kwargs=None,
+        timeout=None if timeout is None else timedelta(seconds=timeout),
+    )
+
+
 def task_state_store(context: Mapping[str, Any]) -> Any:
     """Airflow >= 3.3's per-task store that outlives a try (``context["task_state_store"]``); None before 3.3.
 

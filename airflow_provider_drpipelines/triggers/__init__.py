@@ -8,6 +8,7 @@ and refuses to be built there); the readiness trigger's is ``airflow_provider_dr
 from __future__ import annotations
 
 from airflow_provider_drpipelines.triggers.base import EVENT_ERROR, EVENT_TIMEOUT
+from airflow_provider_drpipelines.triggers.ended import DataRobotPipelineRunEndedTrigger
 from airflow_provider_drpipelines.triggers.event import DataRobotPipelineRunEventTrigger
 from airflow_provider_drpipelines.triggers.readiness import DataRobotReadinessTrigger
 from airflow_provider_drpipelines.triggers.run import (
@@ -20,6 +21,7 @@ __all__ = [
     "EVENT_ERROR",
     "EVENT_TIMEOUT",
     "USER_ACTION_CANCEL_MSG",
+    "DataRobotPipelineRunEndedTrigger",
     "DataRobotPipelineRunEventTrigger",
     "DataRobotPipelineRunTrigger",
     "DataRobotReadinessTrigger",

@@ -56,7 +56,10 @@ def parse_time(value: Any, what: str) -> datetime:
 
 
 def check_scope(version: Any) -> int | str | None:
-    """The ``version`` of a watch: None (every locked version), a positive number (or its string), or "draft"."""
+    """The ``version`` of a watch: None (every locked version; a templated None renders ``"None"``), a positive
+    number (or its string), or "draft"."""
+    if version == "None":
+        version = None
     if isinstance(version, str) and version.strip().isdigit():
         version = int(version)
     if version is EVERY_LOCKED_VERSION:

@@ -84,3 +84,33 @@ def _fire_and_watch(dag_id: str, deferrable: bool) -> DAG:
 
 it_watch_poke = _fire_and_watch("it_watch_poke", deferrable=False)
 it_watch_deferrable = _fire_and_watch("it_watch_deferrable", deferrable=True)
+
+
+def _next_run(dag_id: str, deferrable: bool, fail_on_failure: bool = True) -> DAG:
+    """Start runs without waiting, and wait for the first run of any locked version ending after conf's time."""
+    with _dag(dag_id) as dag:
+        for name, script in (("start_bad", "script_bad"), ("start", "script")):
+            DataRobotRunPipelineOperator(
+                task_id=name,
+                pipeline_id=PIPELINE_ID,
+                version="latest",
+                payload={**PAYLOAD, "_emulator": f"{{{{ dag_run.conf.get('{script}', {{}}) }}}}", "task": name},
+                wait_for_completion=False,
+            )
+        DataRobotPipelineRunSensor(
+            task_id="watch",
+            pipeline_id=PIPELINE_ID,
+            ended_after="{{ dag_run.conf['ended_after'] }}",
+            fail_on_failure=fail_on_failure,
+            poke_interval=0.2,
+            max_poll_interval=0.5,
+            timeout=60,
+            deferrable=deferrable,
+        )
+    return dag
+
+
+it_next_poke = _next_run("it_next_poke", deferrable=False)
+it_next_deferrable = _next_run("it_next_deferrable", deferrable=True)
+it_next_patient_poke = _next_run("it_next_patient_poke", deferrable=False, fail_on_failure=False)
+it_next_patient_deferrable = _next_run("it_next_patient_deferrable", deferrable=True, fail_on_failure=False)

@@ -279,3 +279,78 @@ def test_a_cancel_failing_on_kill_never_replaces_the_execution_timeout(
     # covers them); where it does, the task's error is the timeout, not the cancel's failure.
     assert not failures or failures[-1] == "AirflowTaskTimeout", failures
     assert "Could not cancel this task's run" in task_log()
+
+
+# --- the sensor waiting for the next run to end ----------------------------------------------------
+def _emulator_now(emulator: EmulatorServer) -> str:
+    """The emulator's clock (earlier tests may have moved it ahead of the wall clock), once the runs earlier
+    tests left going have ended: only the runs of this test end after it."""
+    return str(emulator.advance(600)["now"])
+
+
+def _next(dag_id: str, pipeline_id: str, emulator: EmulatorServer, **conf: Any) -> DagResult:
+    return _run(dag_id, pipeline_id, ended_after=_emulator_now(emulator), **conf)
+
+
+SLOW_OK = {"outcome": "COMPLETED", "seconds": 1.5}
+FAST_BAD = {"outcome": "FAILED", "seconds": 0.2, "failing_task": "publish"}
+
+
+@BOTH_MODES
+def test_next_run_sensor_returns_the_first_run_ending_after_the_time(
+    mode: str, pipeline_id: str, emulator: EmulatorServer, new_runs: Any
+) -> None:
+    result = _next(f"it_next_{'poke' if mode == 'worker' else mode}", pipeline_id, emulator, script={"seconds": 0.2}, script_bad={"seconds": 0.4})
+
+    assert result.task_states["watch"] == "success", result
+    runs, _ = new_runs()
+    first_ended = min((r for r in runs), key=lambda r: r["updatedAt"])
+    assert result.xcoms[("watch", "return_value")] == first_ended["id"]
+
+
+@BOTH_MODES
+def test_next_run_sensor_fails_with_the_failing_task_when_the_next_run_fails(
+    mode: str, pipeline_id: str, emulator: EmulatorServer, task_log: Any
+) -> None:
+    dag_id = f"it_next_{'poke' if mode == 'worker' else mode}"
+    result = _next(dag_id, pipeline_id, emulator, script=SLOW_OK, script_bad=FAST_BAD)
+
+    assert result.task_states["watch"] == "failed", result
+    assert "Task 'publish' FAILED" in task_log()
+
+
+@BOTH_MODES
+def test_next_run_sensor_without_fail_on_failure_waits_past_a_failed_run(
+    mode: str, pipeline_id: str, emulator: EmulatorServer, new_runs: Any
+) -> None:
+    result = _next(
+        f"it_next_patient_{'poke' if mode == 'worker' else mode}",
+        pipeline_id,
+        emulator,
+        script=SLOW_OK,
+        script_bad=FAST_BAD,
+    )
+
+    assert result.task_states["watch"] == "success", result
+    runs, _ = new_runs()
+    assert sorted(r["status"] for r in runs) == ["COMPLETED", "FAILED"]
+    completed = next(r for r in runs if r["status"] == "COMPLETED")
+    assert result.xcoms[("watch", "return_value")] == completed["id"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({}, "run_id and ended_after"),
+        ({"run_id": "r1", "ended_after": "2024-01-01T00:00:00Z"}, "run_id and ended_after"),
+        ({"ended_after": "yesterday"}, "ended_after"),
+        ({"ended_after": 12}, "ended_after"),
+        ({"ended_after": "2024-01-01", "version": "latest"}, "version"),
+    ],
+)
+def test_next_run_sensor_bad_arguments_fail_at_parse(kwargs: dict[str, Any], named: str) -> None:
+    from airflow_provider_drpipelines.exceptions import DataRobotConfigError
+    from airflow_provider_drpipelines.sensors import DataRobotPipelineRunSensor
+
+    with pytest.raises(DataRobotConfigError, match=named):
+        DataRobotPipelineRunSensor(task_id="watch", pipeline_id="p", **kwargs)
