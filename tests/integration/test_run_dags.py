@@ -300,7 +300,13 @@ FAST_BAD = {"outcome": "FAILED", "seconds": 0.2, "failing_task": "publish"}
 def test_next_run_sensor_returns_the_first_run_ending_after_the_time(
     mode: str, pipeline_id: str, emulator: EmulatorServer, new_runs: Any
 ) -> None:
-    result = _next(f"it_next_{'poke' if mode == 'worker' else mode}", pipeline_id, emulator, script={"seconds": 0.2}, script_bad={"seconds": 0.4})
+    result = _next(
+        f"it_next_{'poke' if mode == 'worker' else mode}",
+        pipeline_id,
+        emulator,
+        script={"seconds": 0.2},
+        script_bad={"seconds": 0.4},
+    )
 
     assert result.task_states["watch"] == "success", result
     runs, _ = new_runs()
