@@ -21,7 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
@@ -110,6 +111,7 @@ class DataRobotPipelineRunEventTrigger(PollingTrigger, BaseEventTrigger):
         self.conn_id = self.datarobot_pipelines_conn_id = datarobot_pipelines_conn_id
         self._watch: RunWatch | None = None
         self._store: Any = None
+        self._producing = False  # the poll of a shared stream (Airflow >= 3.3), not a watcher
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -137,10 +139,44 @@ class DataRobotPipelineRunEventTrigger(PollingTrigger, BaseEventTrigger):
 
     async def _poll_events(self, client: DataRobotPipelinesAsyncClient) -> list[dict[str, Any]]:
         watch = self._watch or await self._start_watch()
+        if self._producing:  # the one poll of a shared stream: hand out what it read, each watcher takes it in
+            observed = await adrive(watch.observe(), client)
+            watch.apply(observed)
+            urls = {
+                str(seen["item"]["id"]): client.settings.run_url(watch.pipeline_id, seen["item"]["id"])
+                for seen in observed
+            }
+            return [{"observed": observed, "urls": urls}]
         ended = await adrive(watch.scan(), client)
+        return await self._take(watch, ended, partial(client.settings.run_url, watch.pipeline_id))
+
+    async def _take(self, watch: RunWatch, ended: list[EndedRun], url: Callable[[str], str]) -> list[dict[str, Any]]:
+        """Store the watch's state, then hand out the events of the runs that ended in ``statuses``."""
         if self._store is not None:
             await self._store.aset(self.state_key, watch.state())  # before the events: never twice
-        return [self._payload(client, run) for run in ended if run.status in self.statuses]
+        return [self._payload(run, url(run.run_id)) for run in ended if run.status in self.statuses]
+
+    # --- one poll for every watcher of a pipeline (Airflow >= 3.3) ---------------------------------
+    def shared_stream_key(self) -> Hashable | None:
+        """Watchers of one pipeline scope share one listing poll, whatever ``statuses`` each fires on."""
+        return (CLASSPATH, self.conn_id, self.pipeline_id, self.pipeline_name, self.version, self.poll_interval)
+
+    @classmethod
+    async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
+        """Poll as a watch does, on its own state in memory, and yield each poll's runs to every watcher."""
+        producer = cls(**kwargs)
+        producer._producing = True
+        async for batch in producer._events():
+            yield batch
+
+    async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
+        """Take each shared poll in with this watcher's own state (restored from its asset's store)."""
+        async for batch in shared_stream:
+            watch = self._watch or await self._start_watch()
+            ended = watch.apply(batch["observed"])
+            urls: dict[str, str] = batch["urls"]
+            for event in await self._take(watch, ended, urls.__getitem__):
+                yield TriggerEvent(event)  # type: ignore[no-untyped-call]
 
     async def _start_watch(self) -> RunWatch:
         """The pipeline's id (a name costs one lookup, in a thread) and the state a previous triggerer stored."""
@@ -153,7 +189,8 @@ class DataRobotPipelineRunEventTrigger(PollingTrigger, BaseEventTrigger):
             hook = DataRobotPipelinesHook(self.conn_id)
             self.pipeline_id = await sync_to_async(resolve_pipeline_id)(hook, str(self.pipeline_name))
         watch = RunWatch(self.pipeline_id, self.version)
-        stores = getattr(self, "asset_state_store", None) if version_compat.ASSET_STATE_STORE else None
+        on_3_3 = version_compat.ASSET_STATE_STORE and not self._producing
+        stores = getattr(self, "asset_state_store", None) if on_3_3 else None
         if stores is not None:
             try:
                 stored = await stores.aget(self.state_key)
@@ -166,14 +203,13 @@ class DataRobotPipelineRunEventTrigger(PollingTrigger, BaseEventTrigger):
         self._watch = watch
         return watch
 
-    def _payload(self, client: DataRobotPipelinesAsyncClient, run: EndedRun) -> dict[str, Any]:
-        pipeline_id = str(self.pipeline_id)
+    def _payload(self, run: EndedRun, url: str) -> dict[str, Any]:
         return {
             "run_id": run.run_id,
-            "pipeline_id": pipeline_id,
+            "pipeline_id": str(self.pipeline_id),
             "version": run.version,
             "status": run.status,
-            "url": client.settings.run_url(pipeline_id, run.run_id),
+            "url": url,
             "ended_at": run.ended_at,
         }
 

@@ -15,7 +15,7 @@ import copy
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from airflow_provider_drpipelines.client import wire
 from airflow_provider_drpipelines.client.answers import broken_answer, required
@@ -25,6 +25,10 @@ from airflow_provider_drpipelines.statuses import ACTIVE_RUN_STATUSES, TERMINAL_
 #: A call the scan needs: the name of a ``PipelinesApi`` method, its positional and keyword arguments.
 Call = tuple[str, tuple[Any, ...], dict[str, Any]]
 Scan = Generator[Call, Any, list["EndedRun"]]
+#: One run a scan read: ``{"version": the scope's number or None, "item": the run as the API sent it}``.
+Observed = dict[str, Any]
+
+T = TypeVar("T")
 
 #: What ``version`` may say in this mode: None every locked version, a number that one, "draft" the draft.
 EVERY_LOCKED_VERSION: Final = None
@@ -118,17 +122,36 @@ class RunWatch:
         """One look: the runs that ended since the last one, oldest end first; a scan that fails changes nothing."""
         before = copy.deepcopy(self.state())
         try:
-            return (yield from self._scan())
+            return self.apply((yield from self.observe()))
         except BaseException:
             self.restore(before)
             raise
 
-    def _scan(self) -> Scan:
-        ended: list[EndedRun] = []
-        listed: set[str] = set()
+    def observe(self) -> Generator[Call, Any, list[Observed]]:
+        """The runs this watch needs to see, read and checked but not yet taken in: what a shared poll fans out."""
+        observed: list[Observed] = []
         for scope in (yield from self._scopes()):
-            yield from self._scan_scope(scope, ended, listed)
-        yield from self._recheck_unlisted(ended, listed)
+            yield from self._list_scope(scope, observed)
+        yield from self._recheck_unlisted(observed)
+        return observed
+
+    def apply(self, observed: list[Observed]) -> list[EndedRun]:
+        """Take in what a scan observed (this watch's, or a shared poll's): the runs that ended, oldest end first."""
+        ended: list[EndedRun] = []
+        marks = copy.deepcopy(self.marks)  # what earlier scans had seen, per scope
+        for seen in observed:
+            version, item = seen["version"], seen["item"]
+            what = f"runs of {self.pipeline_id}"
+            run_id, status, created = _listed_run(what, item)
+            key = _key(version)
+            newest = self.marks.get(key)
+            if newest is None or created > parse_time(newest[0], what):
+                self.marks[key] = [item["createdAt"], [run_id]]
+            elif created == parse_time(newest[0], what) and run_id not in newest[1]:
+                newest[1].append(run_id)
+            if run_id not in self.active and self._seen_before(marks.get(key), created, run_id, what):
+                continue  # listed by an earlier scan, and not going then: nothing new
+            self._observe(run_id, version, status, item, ended, what)
         self.baselined = True
         return sorted(ended, key=lambda run: run.ended)
 
@@ -142,13 +165,11 @@ class RunWatch:
         items, _ = wire.page_items(what, page)
         return [required(what, item, "version", int) for item in items[: self.max_versions]]
 
-    def _scan_scope(self, version: int | None, ended: list[EndedRun], listed: set[str]) -> Generator[Call, Any, None]:
-        key = "draft" if version is None else str(version)
+    def _list_scope(self, version: int | None, observed: list[Observed]) -> Generator[Call, Any, None]:
+        """Newest first, down to where earlier scans saw everything (at most ``max_pages`` pages)."""
         what = f"list_runs({self.pipeline_id}, {version})"
-        mark = self.marks.get(key)
-        stop = self._stop_at(key, mark)
+        stop = self._stop_at(_key(version))
         guard = wire.PageGuard(what, self.max_pages)
-        newest: list[Any] | None = None
         for page_number in range(self.max_pages):
             page = yield (
                 "list_runs",
@@ -163,24 +184,13 @@ class RunWatch:
                     path=what,
                 )
             guard.check(items)
-            reached = False
             for item in items:
-                run_id, status, created = _listed_run(what, item)
-                if newest is None or created > parse_time(newest[0], what):
-                    newest = [item["createdAt"], [run_id]]
-                elif created == parse_time(newest[0], what):
-                    newest[1].append(run_id)
+                _, _, created = _listed_run(what, item)
                 if stop is not None and created < stop:
-                    reached = True
-                    break
-                if run_id not in self.active and self._seen_before(mark, created, run_id, what):
-                    continue  # listed by an earlier scan, and not going then: nothing new
-                listed.add(run_id)
-                self._observe(run_id, version, status, item, ended, what)
-            if reached or not more:
-                break
-        if newest is not None and (mark is None or parse_time(newest[0], what) >= parse_time(mark[0], what)):
-            self.marks[key] = newest
+                    return
+                observed.append({"version": version, "item": item})
+            if not more:
+                return
 
     @staticmethod
     def _seen_before(mark: list[Any] | None, created: datetime, run_id: str, what: str) -> bool:
@@ -189,8 +199,9 @@ class RunWatch:
         edge = parse_time(mark[0], what)
         return created < edge or (created == edge and run_id in mark[1])
 
-    def _stop_at(self, key: str, mark: list[Any] | None) -> datetime | None:
+    def _stop_at(self, key: str) -> datetime | None:
         """Listing may stop at runs created before both the last scan's newest and the oldest run seen going."""
+        mark = self.marks.get(key)
         if mark is None:
             return None
         times = [parse_time(mark[0], "a stored mark")] + [
@@ -198,8 +209,9 @@ class RunWatch:
         ]
         return min(times)
 
-    def _recheck_unlisted(self, ended: list[EndedRun], listed: set[str]) -> Generator[Call, Any, None]:
+    def _recheck_unlisted(self, observed: list[Observed]) -> Generator[Call, Any, None]:
         """Runs seen going that the bounded listing no longer reaches: read one by one (at most ``max_pages``)."""
+        listed = {seen["item"].get("id") for seen in observed}
         for run_id, (version, _) in list(self.active.items())[: self.max_pages]:
             if run_id in listed:
                 continue
@@ -209,7 +221,8 @@ class RunWatch:
             except ApiNotFoundError:
                 self.active.pop(run_id, None)  # deleted with its pipeline version: it will not end
                 continue
-            self._observe(run_id, version, required(what, item, "status", str), item, ended, what)
+            _listed_run(what, item)
+            observed.append({"version": version, "item": item})
 
     def _observe(
         self, run_id: str, version: int | None, status: str, item: dict[str, Any], ended: list[EndedRun], what: str
@@ -246,7 +259,7 @@ def _listed_run(what: str, item: dict[str, Any]) -> tuple[str, str, datetime]:
         raise broken_answer(what, f"has a run whose createdAt is not a time: {created[:40]!r}") from None
 
 
-def drive(scan: Scan, api: Any) -> list[EndedRun]:
+def drive(scan: Generator[Call, Any, T], api: Any) -> T:
     """Run a scan on the sync hook; an API error raised by a call is thrown into the scan (which may handle it)."""
     try:
         call = next(scan)
@@ -262,7 +275,7 @@ def drive(scan: Scan, api: Any) -> list[EndedRun]:
         return done.value  # type: ignore[no-any-return]
 
 
-async def adrive(scan: Scan, client: Any) -> list[EndedRun]:
+async def adrive(scan: Generator[Call, Any, T], client: Any) -> T:
     """Run a scan on the async client (the triggers)."""
     try:
         call = next(scan)

@@ -257,6 +257,41 @@ def test_without_a_store_a_restart_never_fires_twice(make_watch, emu, dr_hook, p
     assert len(fired) == 1 and after_restart == []
 
 
+@pytest.mark.skipif(not AIRFLOW_V_3_3_PLUS, reason="shared streams are Airflow >= 3.3")
+def test_watchers_of_one_pipeline_share_one_listing_poll(make_watch, emu, dr_hook, pipeline):
+    completed, failed = make_watch(statuses=["COMPLETED"]), make_watch(statuses=["FAILED"])
+    assert (
+        completed.shared_stream_key() == failed.shared_stream_key() != make_watch(version="draft").shared_stream_key()
+    )
+    listings_before = len(emu.request_log(path=LISTING, method="GET"))
+
+    async def scenario() -> tuple[str, str, list[list[dict[str, Any]]]]:
+        stream = type(completed).open_shared_stream(completed.serialize()[1])
+        batches = [await anext(stream)]  # the first poll records what had ended
+        ok = start_run(dr_hook, pipeline, scripted(seconds=60))
+        bad = start_run(dr_hook, pipeline, scripted("FAILED", seconds=60, failing_task="score"))
+        batches.append(await anext(stream))
+        finish_runs(emu)
+        batches.append(await anext(stream))
+        await stream.aclose()
+
+        async def replay() -> AsyncIterator[Any]:  # the triggerer fans each raw event out to every watcher
+            for batch in batches:
+                yield batch
+
+        fired = []
+        for watcher in (completed, failed):
+            fired.append([event.payload async for event in watcher.filter_shared_stream(replay())])
+        return ok, bad, fired
+
+    ok, bad, (fired_completed, fired_failed) = asyncio.run(scenario())
+
+    assert [(e["run_id"], e["status"]) for e in fired_completed] == [(ok, "COMPLETED")]
+    assert [(e["run_id"], e["status"]) for e in fired_failed] == [(bad, "FAILED")]
+    assert fired_completed[0]["url"] == dr_hook.run_url(pipeline, ok)
+    assert len(emu.request_log(path=LISTING, method="GET")) - listings_before == 3  # one listing a poll, for both
+
+
 # --- hostile listings ----------------------------------------------------------------------------
 @pytest.fixture
 def scripted_watch(conn_env):
