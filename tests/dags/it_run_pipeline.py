@@ -89,7 +89,7 @@ it_watch_deferrable = _fire_and_watch("it_watch_deferrable", deferrable=True)
 def _next_run(dag_id: str, deferrable: bool, fail_on_failure: bool = True) -> DAG:
     """Start runs without waiting, and wait for the first run of any locked version ending after conf's time."""
     with _dag(dag_id) as dag:
-        for name, script in (("start_bad", "script_bad"), ("start", "script")):
+        starts = [
             DataRobotRunPipelineOperator(
                 task_id=name,
                 pipeline_id=PIPELINE_ID,
@@ -97,7 +97,9 @@ def _next_run(dag_id: str, deferrable: bool, fail_on_failure: bool = True) -> DA
                 payload={**PAYLOAD, "_emulator": f"{{{{ dag_run.conf.get('{script}', {{}}) }}}}", "task": name},
                 wait_for_completion=False,
             )
-        DataRobotPipelineRunSensor(
+            for name, script in (("start_bad", "script_bad"), ("start", "script"))
+        ]
+        starts >> DataRobotPipelineRunSensor(  # after them: dag.test() on Airflow 2 runs one task at a time
             task_id="watch",
             pipeline_id=PIPELINE_ID,
             ended_after="{{ dag_run.conf['ended_after'] }}",
