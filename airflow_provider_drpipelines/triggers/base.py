@@ -43,7 +43,8 @@ def deferral_timeout(*deadlines: float | None) -> timedelta | None:
 
 
 class PollingTrigger(BaseTrigger):
-    """Poll one lightweight call until its answer, a failure or a deadline ends the wait; yield one event.
+    """Poll one lightweight call until its answer, a failure or a deadline ends the wait; yield one event
+    (``_wait``), or every event of every poll for a watch that runs forever (``_events``).
 
     Subclasses set ``conn_id``, ``poll_interval``, ``max_poll_interval`` and ``max_consecutive_errors``.
     """

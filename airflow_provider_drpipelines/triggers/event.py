@@ -11,6 +11,9 @@ What a restart does:
   yielded, and read back when the trigger starts, in this triggerer or another. A run that ended while no
   triggerer ran fires once when the watch comes back; none fires twice. Only a stop between that write and the
   events reaching Airflow loses them (never-twice was chosen over never-miss).
+  Watchers of one pipeline scope share one listing poll (a shared stream): the poll keeps its own state in
+  memory and fans out what it read, and each watcher takes that in with its own stored state; a run a watcher
+  saw going before a restart is then seen again only while the shared poll's listing (10 pages) reaches it.
 * Airflow 3.0-3.2 (and a watcher on several assets, whose store has no single owner): the state is in memory.
   After a restart or a move the first poll records again what has ended without firing, so a run that ended
   between the last poll before the stop and the first poll after it never fires; no run fires twice.
