@@ -592,7 +592,8 @@ class Store:
         depend on when it asks. A schedule whose input or version has gone since skips the tick.
         """
         now = self.clock()
-        if not any(s.status == ScheduleStatus.ACTIVE and s.next_fire_at <= now for s in self.schedules.values()):
+        pending = list(self.schedules.values())  # one copy in C, safe against a concurrent change
+        if not any(s.status == ScheduleStatus.ACTIVE and s.next_fire_at <= now for s in pending):
             return  # the common case, on every request: no lock taken
         with self.lock:
             for schedule in list(self.schedules.values()):

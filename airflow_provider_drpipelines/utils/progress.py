@@ -96,7 +96,7 @@ class RunProgress:
             if task.get("status") not in FAILED_TASK_STATUSES:
                 self.log.info("%s", line)
                 continue
-            detail = [line, f"  error: {_clip(task.get('errorDetail') or 'no error detail', secret)}"]
+            detail = [line, f"  error: {_clip(str(task.get('errorDetail') or 'no error detail'), secret)}"]
             if self._tails_left > 0 and not ends_wait(status):  # once the run has ended, its diagnostics show it
                 self._tails_left -= 1
                 tail = yield from self._tail(api, task)
@@ -109,8 +109,10 @@ class RunProgress:
             self.log.info("Pipeline run %s: %s", self.run_id, shown)
         else:
             before, since = self._run
-            self.log.info("Pipeline run %s: %s -> %s after %.1f s", self.run_id, before, shown, now - since)
-        self._run = (shown, now)
+            self.log.info(
+                "Pipeline run %s: %s -> %s after %.1f s", self.run_id, _clip(before, secret), shown, now - since
+            )
+        self._run = (status, now)
 
     def _task_changes(
         self, executions: list[dict[str, Any]], now: float, secret: str

@@ -197,12 +197,15 @@ def test_bounded_tasks_followed_and_line_lengths_and_no_token(tracker, api, cloc
     assert len(shown) == 1 + 1 + MAX_TRACKED_TASKS  # the run, one note, the first tasks
     assert shown.count(f"Following the first {MAX_TRACKED_TASKS} tasks of pipeline run r1 only.") == 1
     assert shown[-1] == f"t{MAX_TRACKED_TASKS - 1}: RUNNING"
-    failing = [task("long", "FAILED", 1, errorDetail=f"{SECRET} " + "e" * 1000)]
+    failing = [
+        task("long", "FAILED", 1, errorDetail=f"{SECRET} " + "e" * 1000),
+        task("odd", "FAILED", 2, errorDetail={"x": 1}),
+    ]
     other = RunProgress("p1", "r2", 300.0, logging.getLogger(LOGGER))
     api.tasks, api.logs[1] = failing, f"token={SECRET} " + "l" * 1000
     run_steps(other.observe(api, "RUNNING", SECRET))
     text = "\n".join(lines(caplog))
-    assert SECRET not in text and "***" in text
+    assert SECRET not in text and "***" in text and "error: {'x': 1}" in text
     assert all(len(line) <= MAX_LINE_CHARS + len("  error: ") for line in text.splitlines())  # value + its label
 
 
