@@ -1,30 +1,15 @@
-"""Validation of schedule fields: 5-field cron expressions and IANA time zones."""
+"""Schedule fields: 5-field cron expressions and IANA time zones, checked and iterated with ``croniter``."""
 
 from __future__ import annotations
 
 import re
 import zoneinfo
+from datetime import datetime
 
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
-# (field name, lowest value, highest value, names mapped to lowest, lowest + 1, ...)
-_FIELDS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
-    ("minute", 0, 59, ()),
-    ("hour", 0, 23, ()),
-    ("day of month", 1, 31, ()),
-    ("month", 1, 12, _MONTHS),
-    ("day of week", 0, 7, _DAYS),
-)
-_ITEM = re.compile(r"^(?:(\*)|(\w+)(?:-(\w+))?)(?:/(\d+))?$")
+from croniter import CroniterError, croniter
 
-
-def _value(token: str, low: int, high: int, names: tuple[str, ...]) -> int | None:
-    upper = token.upper()
-    if upper in names:
-        return low + names.index(upper)
-    if token.isdigit() and low <= int(token) <= high:
-        return int(token)
-    return None
+#: A numeric range such as ``5-1``: croniter reads a reversed one as wrapping around, the service refuses it.
+_RANGE = re.compile(r"(?<![\w-])(\d+)-(\d+)")
 
 
 def cron_error(expression: str) -> str | None:
@@ -32,23 +17,13 @@ def cron_error(expression: str) -> str | None:
     fields = expression.split()
     if len(fields) != 5:
         return f"cron expression must have 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}"
-    for text, (field, low, high, names) in zip(fields, _FIELDS, strict=True):
-        for item in text.split(","):
-            match = _ITEM.match(item)
-            if match is None:
-                return f"invalid {field} field {text!r}"
-            _star, start, end, step = match.groups()
-            bounds: list[int] = []
-            for token in (start, end):
-                value = None if token is None else _value(token, low, high, names)
-                if token is not None and value is None:
-                    return f"{field} value out of range {low}-{high} in {text!r}"
-                if value is not None:
-                    bounds.append(value)
-            if len(bounds) == 2 and bounds[0] > bounds[1]:
-                return f"{field} range {start}-{end} is reversed"
-            if step is not None and int(step) == 0:
-                return f"{field} step must be positive in {text!r}"
+    for start, end in _RANGE.findall(expression):
+        if int(start) > int(end):
+            return f"range {start}-{end} is reversed in {expression!r}"
+    try:
+        croniter(expression)
+    except (CroniterError, ValueError) as err:
+        return f"invalid cron expression {expression!r}: {err}"
     return None
 
 
@@ -59,3 +34,21 @@ def timezone_error(name: str) -> str | None:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return f"unknown IANA time zone {name!r}"
     return None
+
+
+def next_fire_after(expression: str, timezone: str, moment: float) -> float:
+    """The first instant (epoch seconds) strictly after ``moment`` at which ``expression`` fires in ``timezone``.
+
+    The expression and zone were validated when the schedule was stored; croniter handles DST in the zone.
+    """
+    start = datetime.fromtimestamp(moment, zoneinfo.ZoneInfo(timezone))
+    fire: float = croniter(expression, start).get_next(float)
+    return fire
+
+
+def last_fire_at_or_before(expression: str, timezone: str, moment: float) -> float:
+    """The latest instant (epoch seconds) at or before ``moment`` at which ``expression`` fires in ``timezone``."""
+    start = datetime.fromtimestamp(moment, zoneinfo.ZoneInfo(timezone))
+    previous: float = croniter(expression, start).get_prev(float)
+    following = next_fire_after(expression, timezone, previous)
+    return following if following <= moment else previous

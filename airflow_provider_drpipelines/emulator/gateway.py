@@ -1,8 +1,8 @@
 """The pure-ASGI layer in front of the FastAPI app.
 
-It does what must happen on every request and cheaply: the loopback guard of the admin
-endpoints, the request log, fault injection, token checking, and the hot run-status poll,
-which it answers itself (FastAPI's per-request overhead would cap the poll rate well below
+It does what must happen on every request and cheaply: firing the schedules whose tick has
+passed, the loopback guard of the admin endpoints, the request log, fault injection, token checking,
+and the hot run-status poll, which it answers itself (FastAPI's per-request overhead would cap the poll rate well below
 what the triggerer benchmark needs).
 """
 
@@ -93,6 +93,7 @@ class Gateway:
         if scope["type"] != "http":
             await self.api(scope, receive, send)
             return
+        self.store.fire_due_schedules()  # lazily: schedules fire on the first request their tick has passed
         path: str = scope["path"]
         if path.startswith(ADMIN_PREFIX):
             client = scope.get("client")

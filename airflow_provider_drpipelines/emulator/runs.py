@@ -17,6 +17,7 @@ from airflow_provider_drpipelines.statuses import (
     EMULATOR_SCRIPT_KEY,
     TERMINAL_RUN_STATUSES,
     RunStatus,
+    RunTrigger,
     TaskExecutionStatus,
 )
 
@@ -92,6 +93,7 @@ class Run:
     pipeline: ParsedPipeline
     filename: str
     cancelled_at: float | None = None
+    triggered_by: str = RunTrigger.API
     affected_node: int | None = field(init=False)
 
     def __post_init__(self) -> None:

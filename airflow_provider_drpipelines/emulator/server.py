@@ -195,6 +195,16 @@ class _Launcher:
         moved: dict[str, Any] = self._admin("POST", "/clock/advance", {"seconds": seconds})
         return moved
 
+    def fire_schedule(self, schedule_id: str) -> dict[str, Any]:
+        """Start one run of a stored schedule now (``triggeredBy: "schedule"``); returns the run."""
+        run: dict[str, Any] = self._admin("POST", f"/schedules/{schedule_id}/fire")
+        return run
+
+    def set_schedule_status(self, schedule_id: str, status: str) -> dict[str, Any]:
+        """Pause (``"PAUSED"``) or resume (``"ACTIVE"``) a stored schedule; returns it."""
+        schedule: dict[str, Any] = self._admin("POST", f"/schedules/{schedule_id}/status", {"status": status})
+        return schedule
+
     def clock(self) -> dict[str, Any]:
         """The emulator's clock: ``now`` (RFC 3339), ``epochSeconds``, ``advancedSeconds``, ``frozen``."""
         shown: dict[str, Any] = self._admin("GET", "/clock")

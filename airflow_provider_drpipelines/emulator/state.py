@@ -7,6 +7,7 @@ time (runs, image builds) is never stored; it is derived from timestamps when re
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -14,7 +15,12 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from airflow_provider_drpipelines.emulator.config import EmulatorConfig
-from airflow_provider_drpipelines.emulator.cron import cron_error, timezone_error
+from airflow_provider_drpipelines.emulator.cron import (
+    cron_error,
+    last_fire_at_or_before,
+    next_fire_after,
+    timezone_error,
+)
 from airflow_provider_drpipelines.emulator.runs import Run, parse_script
 from airflow_provider_drpipelines.emulator.source import ParsedPipeline, SourceError, parse_pipeline
 from airflow_provider_drpipelines.emulator.wire import (
@@ -30,10 +36,13 @@ from airflow_provider_drpipelines.statuses import (
     ImageStatus,
     InputState,
     PipelineMode,
+    RunTrigger,
+    ScheduleStatus,
     VersionStatus,
 )
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -109,6 +118,17 @@ class Schedule:
     timezone: str
     created_at: float
     updated_at: float
+    #: ACTIVE or PAUSED (a deleted schedule is gone from the store).
+    status: str = ScheduleStatus.ACTIVE
+    #: The next cron tick, epoch seconds: when the emulator's clock reaches it, the schedule fires.
+    next_fire_at: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        self.plan_from(self.updated_at)
+
+    def plan_from(self, moment: float) -> None:
+        """Aim at the first tick after ``moment`` (a new schedule, a changed cron or zone, a resume)."""
+        self.next_fire_at = next_fire_after(self.cron_expression, self.timezone, moment)
 
 
 @dataclass
@@ -388,7 +408,18 @@ class Store:
 
     # -- runs ------------------------------------------------------------------------------------
 
-    def create_run(self, pid: str, locked_version: int | None, input_id: str, image_id: str | None) -> Run:
+    def create_run(
+        self,
+        pid: str,
+        locked_version: int | None,
+        input_id: str,
+        image_id: str | None,
+        *,
+        image_version: int | None = None,
+        triggered_by: str = RunTrigger.API,
+        created_at: float | None = None,
+    ) -> Run:
+        """A new run; a schedule passes its snapshotted image version, ``schedule`` and the tick it fired on."""
         with self.lock:
             scope = self.writable_scope(pid, locked_version)
             source = self.inputs.get(input_id)
@@ -404,21 +435,23 @@ class Store:
                 )
             script = parse_script(source.payload, scope.version.parsed)
             image_id = image_id or scope.pipeline.image_id
-            image_version = self.image(image_id).active_versions[0].number if image_id else None
+            if image_id and image_version is None:
+                image_version = self.image(image_id).active_versions[0].number
             run = Run(
                 id=new_id(),
                 pipeline_id=pid,
                 version=locked_version,
                 input_id=input_id,
                 image_id=image_id,
-                image_version=image_version,
-                created_at=self.clock(),
+                image_version=image_version if image_id else None,
+                created_at=self.clock() if created_at is None else created_at,
                 duration=self.config.run_seconds if script.seconds is None else script.seconds,
                 outcome=script.outcome,
                 failing_task=script.failing_task,
                 payload=source.payload,
                 pipeline=scope.version.parsed,
                 filename=scope.version.filename,
+                triggered_by=triggered_by,
             )
             self.runs[run.id] = run
             return run
@@ -518,7 +551,60 @@ class Store:
             found.cron_expression = cron_expression or found.cron_expression
             found.timezone = timezone or found.timezone
             found.updated_at = self.clock()
+            found.plan_from(found.updated_at)
             return found
+
+    def any_schedule(self, sid: str) -> Schedule:
+        found = self.schedules.get(sid)
+        if found is None:
+            raise not_found(f"Schedule {sid} not found")
+        return found
+
+    def set_schedule_status(self, sid: str, status: str) -> Schedule:
+        """Pause or resume (the admin API: the public one cannot); a resumed schedule skips the ticks it missed."""
+        with self.lock:
+            found = self.any_schedule(sid)
+            if status != found.status:
+                found.status, found.updated_at = status, self.clock()
+                found.plan_from(found.updated_at)
+            return found
+
+    def fire_schedule(self, sid: str, at: float | None = None) -> Run:
+        """One run of the schedule, as its CronJob would start it: its locked version, input and image, by
+        ``schedule``, created at ``at`` (the tick) or now. The input is the one the schedule was created with."""
+        with self.lock:
+            found = self.any_schedule(sid)
+            return self.create_run(
+                found.pipeline_id,
+                found.version,
+                found.input_id,
+                found.image_id,
+                image_version=found.image_version,
+                triggered_by=RunTrigger.SCHEDULE,
+                created_at=at,
+            )
+
+    def fire_due_schedules(self) -> None:
+        """Fire every ACTIVE schedule whose next tick the clock has reached: lazily, on the next request.
+
+        Ticks missed in one step of the clock (an ``advance`` past several) start one run, at the latest of
+        them, as a Kubernetes CronJob does; the run is created at that tick, so what a client sees does not
+        depend on when it asks. A schedule whose input or version has gone since skips the tick.
+        """
+        now = self.clock()
+        pending = list(self.schedules.values())  # one copy in C, safe against a concurrent change
+        if not any(s.status == ScheduleStatus.ACTIVE and s.next_fire_at <= now for s in pending):
+            return  # the common case, on every request: no lock taken
+        with self.lock:
+            for schedule in list(self.schedules.values()):
+                if schedule.status != ScheduleStatus.ACTIVE or schedule.next_fire_at > now:
+                    continue
+                tick = last_fire_at_or_before(schedule.cron_expression, schedule.timezone, now)
+                schedule.plan_from(tick)
+                try:
+                    self.fire_schedule(schedule.id, at=tick)
+                except ApiError as err:
+                    log.warning("Schedule %s did not fire at %s: %s", schedule.id, tick, err.detail)
 
     def delete_schedule(self, pid: str, sid: str) -> None:
         with self.lock:

@@ -19,7 +19,7 @@ from airflow_provider_drpipelines.emulator.state import (
     Schedule,
 )
 from airflow_provider_drpipelines.emulator.wire import JSONObject, rfc3339
-from airflow_provider_drpipelines.statuses import ImageStatus, RunTrigger, ScheduleStatus
+from airflow_provider_drpipelines.statuses import ImageStatus
 
 
 def version(item: PipelineVersion, now: float) -> JSONObject:
@@ -165,7 +165,7 @@ def run(item: Run, now: float) -> JSONObject:
         "imageId": item.image_id,
         "imageVersion": item.image_version,
         "covalentDispatchId": item.covalent_id(now),
-        "triggeredBy": RunTrigger.API,
+        "triggeredBy": item.triggered_by,
         "status": status,
         "errorDetail": item.error_detail(now),
         "createdAt": rfc3339(item.created_at),
@@ -212,7 +212,7 @@ def schedule(item: Schedule) -> JSONObject:
         "imageVersion": item.image_version,
         "cronExpression": item.cron_expression,
         "timezone": item.timezone,
-        "status": ScheduleStatus.ACTIVE,
+        "status": item.status,
         "createdAt": rfc3339(item.created_at),
         "updatedAt": rfc3339(item.updated_at),
     }

@@ -446,6 +446,8 @@ class DataRobotPipelinesHook(BaseHook, PipelinesListings):
     ) -> str:
         """Poll the status endpoint until the run is terminal (or unknown); returns that status.
 
+        Logs the run's progress as it goes (``utils.progress``: status changes, its tasks', a failed task's error).
+
         At ``deadline`` (wall clock) the run is cancelled and
         :class:`~airflow_provider_drpipelines.exceptions.PipelineRunTimeoutError` raised.
 
@@ -470,8 +472,14 @@ class DataRobotPipelinesHook(BaseHook, PipelinesListings):
                 status=status,
             )
 
+        from airflow_provider_drpipelines.client.steps import run_steps
+        from airflow_provider_drpipelines.utils.progress import RunProgress
+
+        progress = RunProgress(pipeline_id, run_id, max_poll_interval, self.log)
+
         def poll() -> str:
             answer: RunStatusBody = self.get_run_status(pipeline_id, run_id, version)
+            run_steps(progress.observe(self, answer["status"], self.settings.token))
             return answer["status"]
 
         return poll_in_worker(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_drpipelines.client.answers import objects
+from airflow_provider_drpipelines.client.steps import Steps, run_steps
 from airflow_provider_drpipelines.exceptions import DataRobotApiError
 from airflow_provider_drpipelines.statuses import FAILED_TASK_STATUSES
 
@@ -41,21 +42,26 @@ def describe_run_failure(
     for task in executions:
         if task.get("status") in FAILED_TASK_STATUSES:
             lines.append(f"Task {task.get('name')!r} {task['status']}: {task.get('errorDetail') or 'no error detail'}")
-            lines.extend(_task_log_tail(hook, pipeline_id, run_id, task, log_lines))
+            lines.extend(run_steps(task_log_tail(hook, pipeline_id, run_id, task, log_lines)))
     return "\n".join(lines)
 
 
-def _task_log_tail(
-    hook: PipelinesApi[Any], pipeline_id: str, run_id: str, task: dict[str, Any], log_lines: int
-) -> list[str]:
+def task_log_tail(
+    api: PipelinesApi[Any], pipeline_id: str, run_id: str, task: dict[str, Any], log_lines: int
+) -> Steps[list[str]]:
+    """The last ``log_lines`` lines of a task's logs, indented for the task log: live logs, else durable stderr.
+
+    Written once for both clients (``client.steps``): the failure diagnostics and the live progress use it.
+    """
     task_id, node_id = task.get("taskId"), task.get("nodeId")
     if not isinstance(task_id, int):
         return []
     try:
-        text = hook.get_task_execution_logs(pipeline_id, run_id, task_id, tail_lines=log_lines, node_id=node_id)["logs"]
+        answer = yield api.get_task_execution_logs(pipeline_id, run_id, task_id, tail_lines=log_lines, node_id=node_id)
+        text = answer["logs"]
     except DataRobotApiError:
         try:
-            content = hook.get_task_execution_durable_logs(pipeline_id, run_id, task_id, "stderr", node_id=node_id)
+            content = yield api.get_task_execution_durable_logs(pipeline_id, run_id, task_id, "stderr", node_id=node_id)
             text = content["content"]
         except DataRobotApiError as err:
             return [f"  (no logs available: {err})"]

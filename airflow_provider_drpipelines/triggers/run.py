@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_drpipelines import version_compat
+from airflow_provider_drpipelines.client.steps import arun_steps
 from airflow_provider_drpipelines.connection import DEFAULT_CONN_ID
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 from airflow_provider_drpipelines.statuses import ends_wait
 from airflow_provider_drpipelines.triggers.base import EVENT_TIMEOUT, PollingTrigger, deferral_timeout
+from airflow_provider_drpipelines.utils.progress import RunProgress
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import BaseOperator, Context
@@ -115,6 +117,7 @@ class DataRobotPipelineRunTrigger(PollingTrigger):
         self.try_number = try_number
         self._cancel_sent = False
         self._status: str | None = None
+        self._progress = RunProgress(pipeline_id, run_id, max_poll_interval, self.log)  # in the task log on 3.x
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -160,6 +163,7 @@ class DataRobotPipelineRunTrigger(PollingTrigger):
         self._status = None  # a failed poll leaves the run's status unknown
         answer: RunStatusBody = await client.get_run_status(self.pipeline_id, self.run_id, self.version)
         status = self._status = answer["status"]
+        await arun_steps(self._progress.observe(client, str(status), client.settings.token))
         return self._event(str(status), f"Pipeline run {self.run_id} is {status}.") if ends_wait(status) else None
 
     def _deadlines(self) -> list[tuple[float, str]]:

@@ -1,4 +1,4 @@
-"""``/_emulator/…``: fault rules, the request log, reset, stats, the clock and the result objects.
+"""``/_emulator/…``: fault rules, the request log, reset, stats, the clock, schedules and the result objects.
 
 Loopback clients only (the gateway answers 403 to anyone else), no token, never logged or faulted.
 """
@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import pickle
 import re
+from typing import Literal
 
 from fastapi import APIRouter, Response
 from pydantic import Field
 
+from airflow_provider_drpipelines.emulator import views
 from airflow_provider_drpipelines.emulator.config import Clock
 from airflow_provider_drpipelines.emulator.faults import FaultBook, FaultSpec, RequestLog, When
 from airflow_provider_drpipelines.emulator.routes.common import Body, Routes, no_content
@@ -33,6 +35,10 @@ class FaultBody(Body):
 
 class AdvanceBody(Body):
     seconds: float = Field(ge=0, allow_inf_nan=False)
+
+
+class ScheduleStatusBody(Body):
+    status: Literal["ACTIVE", "PAUSED"]
 
 
 def clock_json(clock: Clock) -> JSONObject:
@@ -73,11 +79,25 @@ def add_clock_routes(route: Routes, clock: Clock) -> None:
         return clock_json(clock)
 
 
+def add_schedule_admin_routes(route: Routes, store: Store) -> None:
+    """What the public API cannot do to a schedule: fire it now, pause or resume it."""
+
+    @route("POST", "/schedules/{sid}/fire", status=201)
+    async def fire_schedule(sid: str) -> JSONObject:
+        """Start one run now, as the schedule would (even a paused one, as ``kubectl create job --from``)."""
+        return views.run(store.fire_schedule(sid), store.clock())
+
+    @route("POST", "/schedules/{sid}/status")
+    async def set_schedule_status(sid: str, body: ScheduleStatusBody) -> JSONObject:
+        return views.schedule(store.set_schedule_status(sid, body.status))
+
+
 def admin_router(store: Store, faults: FaultBook, log: RequestLog) -> APIRouter:
     router = APIRouter(prefix="/_emulator")
     route = Routes(router)
     add_fault_routes(route, faults)
     add_clock_routes(route, store.clock)
+    add_schedule_admin_routes(route, store)
 
     @route("GET", "/requests")
     async def list_requests(path: str | None = None, method: str | None = None) -> JSONObject:
