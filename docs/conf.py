@@ -42,7 +42,7 @@ nitpick_ignore_regex = [
     # Type names autodoc shows unqualified: typing aliases, Airflow's base classes, the endpoint TypeVar.
     ("py:.*", r"(Any|Awaitable|Callable|Collection|Iterator|AsyncIterator|Sequence|Final|ClassVar|Literal|NoReturn)"),
     ("py:.*", r"(BaseHook|BaseOperator|BaseSensorOperator|BaseTrigger|BaseOperatorLink|AirflowException)"),
-    ("py:.*", r"(TaskInstanceKey|Context|TriggerEvent|T|R|timedelta|datetime)"),
+    ("py:.*", r"(TaskInstanceKey|Context|TriggerEvent|PokeReturnValue|T|R|timedelta|datetime)"),
     # Private transport types that appear in signatures: internals a DAG author never builds.
     ("py:.*", r"(airflow_provider_drpipelines\.client\.wire\.)?(ApiRequest|RetryPolicy|UploadFile)"),
     ("py:.*", r"(airflow_provider_drpipelines\.client\.(paths|endpoints)\.)?(SourceFile|R)"),

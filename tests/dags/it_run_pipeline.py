@@ -99,15 +99,21 @@ def _next_run(dag_id: str, deferrable: bool, fail_on_failure: bool = True) -> DA
             )
             for name, script in (("start_bad", "script_bad"), ("start", "script"))
         ]
-        starts >> DataRobotPipelineRunSensor(  # after them: dag.test() on Airflow 2 runs one task at a time
-            task_id="watch",
-            pipeline_id=PIPELINE_ID,
-            ended_after="{{ dag_run.conf['ended_after'] }}",
-            fail_on_failure=fail_on_failure,
-            poke_interval=0.2,
-            max_poll_interval=0.5,
-            timeout=60,
-            deferrable=deferrable,
+        # The bad run is created first, so it ends first however long each task takes to start; the watch comes
+        # after both: dag.test() on Airflow 2 runs one task at a time.
+        (
+            starts[0]
+            >> starts[1]
+            >> DataRobotPipelineRunSensor(
+                task_id="watch",
+                pipeline_id=PIPELINE_ID,
+                ended_after="{{ dag_run.conf['ended_after'] }}",
+                fail_on_failure=fail_on_failure,
+                poke_interval=0.2,
+                max_poll_interval=0.5,
+                timeout=60,
+                deferrable=deferrable,
+            )
         )
     return dag
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
+import re
 import runpy
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +36,22 @@ def emulator() -> Iterator[EmulatorServer]:
             del os.environ["AIRFLOW_CONN_DATAROBOT_PIPELINES_DEFAULT"]
         else:
             os.environ["AIRFLOW_CONN_DATAROBOT_PIPELINES_DEFAULT"] = previous
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_in_process_execution_api() -> Iterator[None]:
+    """Airflow 3.0-3.2's dag.test() builds a new in-process execution API app for every task (4-5 s of router
+    set-up each on these machines); one per process is what Airflow 3.3 does (an lru_cache). Airflow 2.11 has
+    no such app."""
+    try:
+        from airflow.sdk.execution_time import supervisor
+    except ImportError:  # Airflow 2.11
+        yield
+        return
+    original = supervisor.in_process_api_server
+    supervisor.in_process_api_server = functools.cache(original)
+    yield
+    supervisor.in_process_api_server = original
 
 
 @pytest.fixture(scope="session")
@@ -80,3 +99,31 @@ def run_dag(dag_file: Path, dag_id: str, conf: dict[str, Any]) -> DagResult:
         for key in ("return_value", "run_id", "run_url", "pipeline_version")
     }
     return DagResult(dag_run.run_id, str(dag_run.state), {ti.task_id: str(ti.state) for ti in tis}, xcoms)
+
+
+class TaskLog:
+    """The task logs of the dag.test() runs so far (printed on Airflow 3, logging records on Airflow 2; a trigger's
+    lines with them, as the triggerer ships them into the task log), per sink (stdout, stderr, the logging records):
+    Airflow copies each line into more than one."""
+
+    def __init__(self, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+        self._capfd, self._caplog = capfd, caplog
+        # Airflow 2.11's dag.test() runs a trigger inline with its loggers at WARNING; a triggerer logs at INFO.
+        caplog.set_level(logging.INFO, logger="airflow_provider_drpipelines")
+        self.sinks: list[str] = []
+
+    def __call__(self) -> str:
+        captured = self._capfd.readouterr()
+        self.sinks = [captured.out, captured.err, self._caplog.text]
+        return "\n".join(self.sinks)
+
+    def count(self, pattern: str) -> int:
+        """How often the log says it, read in the sink that says it least but at all: Airflow 3.0 also prints
+        each line twice to stdout (two handlers), so the fewest is the task's own count."""
+        return min((n for n in (len(re.findall(pattern, sink)) for sink in self.sinks) if n), default=0)
+
+
+@pytest.fixture
+def task_log(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> TaskLog:
+    """Call it after dag.test()."""
+    return TaskLog(capfd, caplog)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
-from tests.integration.conftest import REPO, TOKEN, run_dag
+from tests.integration.conftest import REPO, TOKEN, TaskLog, run_dag
 
 pytestmark = pytest.mark.integration
 
@@ -19,18 +19,6 @@ TASKS = ("load_customers", "score", "publish")
 SECONDS = 2
 
 
-@pytest.fixture
-def task_log(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Any:
-    """Call it after dag.test(): the task logs (printed on Airflow 3, logging records on Airflow 2; the
-    trigger's lines with them, as the triggerer ships them into the task log)."""
-
-    def read() -> str:
-        captured = capfd.readouterr()
-        return captured.out + captured.err + caplog.text
-
-    return read
-
-
 def _newest_run(pipeline_id: str) -> dict[str, Any]:
     hook = DataRobotPipelinesHook()
     newest: dict[str, Any] = hook.list_runs(pipeline_id, 1)["data"][0]
@@ -39,7 +27,7 @@ def _newest_run(pipeline_id: str) -> dict[str, Any]:
 
 @BOTH_MODES
 def test_the_task_log_shows_each_status_change_of_the_run_and_its_tasks(
-    mode: str, pipeline_id: str, task_log: Any
+    mode: str, pipeline_id: str, task_log: TaskLog
 ) -> None:
     result = run_dag(DAGS, f"it_run_{mode}", {"pipeline_id": pipeline_id, "script": {"seconds": SECONDS}})
 
@@ -48,11 +36,11 @@ def test_the_task_log_shows_each_status_change_of_the_run_and_its_tasks(
     assert re.search(rf"Pipeline run {run_id}: (PENDING|PREPARING|RUNNING)\b", log), log
     assert re.search(rf"Pipeline run {run_id}: \w+ -> COMPLETED after \d+\.\d s", log), log
     for task in TASKS:  # seen COMPLETED at the latest when the run is: by name, once
-        assert len(re.findall(rf"\b{task}: (\w+ -> )?COMPLETED\b", log)) == 1, (task, log)
+        assert task_log.count(rf"\b{task}: (\w+ -> )?COMPLETED\b") == 1, (task, log)
     assert TOKEN not in "\n".join(line for line in log.splitlines() if "MaskSecret(" not in line)
 
 
-def test_the_task_log_shows_the_failed_task_and_its_error_as_seen(pipeline_id: str, task_log: Any) -> None:
+def test_the_task_log_shows_the_failed_task_and_its_error_as_seen(pipeline_id: str, task_log: TaskLog) -> None:
     """Deferred (the worker's wait runs the same tracker: ``utils.progress``)."""
     script = {"seconds": SECONDS, "outcome": "FAILED", "failing_task": "score"}
     result = run_dag(DAGS, "it_run_deferrable", {"pipeline_id": pipeline_id, "script": script})
