@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
 from airflow_provider_drpipelines.emulator import EmulatorServer
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
@@ -21,7 +22,7 @@ EXAMPLE_DAG_IDS = {
     "example_datarobot_pipeline_deploy_on_change",
     "example_datarobot_pipeline_lineage",
     "example_datarobot_pipeline_lineage_consumer",
-}
+} | ({"example_datarobot_pipeline_event_driven"} if AIRFLOW_V_3_0_PLUS else set())  # AssetWatcher: Airflow >= 3.0
 
 
 def test_every_example_dag_parses_without_import_errors() -> None:
