@@ -1,10 +1,11 @@
 """React to pipeline runs Airflow did not start: a DAG run for every run of the pipeline that ends COMPLETED.
 
 The runs may come from DataRobot's own schedules, its UI or other teams' code. An asset watcher runs
-``DataRobotPipelineRunEventTrigger`` in the triggerer; each run that ends is one asset event whose ``extra`` is
-``{run_id, pipeline_id, version, status, url, ended_at}``, and this DAG, scheduled on the asset, fetches the
-results of every run that triggered it. ``make airflow`` gives the example pipeline a schedule on the emulator
-that starts a run every two minutes: unpause this DAG and watch it run once per scheduled run.
+``DataRobotPipelineRunEventTrigger`` in the triggerer; each run that ends is one asset event, whose
+``extra["payload"]`` is ``{run_id, pipeline_id, version, status, url, ended_at}``, and this DAG, scheduled on
+the asset, fetches the results of every run that triggered it. ``make airflow`` gives the example pipeline a
+schedule on the emulator that starts a run every two minutes: unpause this DAG and watch it run once per
+scheduled run.
 
 Event-driven scheduling (``AssetWatcher``) needs Airflow >= 3.0: on Airflow 2 this file defines no DAG; wait
 for the next run with ``DataRobotPipelineRunSensor(ended_after="{{ data_interval_end }}")`` there instead.
@@ -53,7 +54,7 @@ if AIRFLOW_V_3_0_PLUS:
         @task
         def ended_runs(**context: Any) -> list[dict[str, Any]]:
             """The runs whose end triggered this DAG run (several, when events queued up while it was busy)."""
-            runs = [dict(event.extra) for event in context["triggering_asset_events"][COMPLETED_RUNS]]
+            runs = [dict(event.extra["payload"]) for event in context["triggering_asset_events"][COMPLETED_RUNS]]
             for run in runs:
                 print(
                     f"DataRobot pipeline run {run['run_id']} ended {run['status']} at {run['ended_at']}: {run['url']}"

@@ -22,6 +22,7 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
 
@@ -41,11 +42,16 @@ from tests._support.deployment import (  # noqa: E402
     wait_for,
 )
 
+if TYPE_CHECKING:
+    from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
+
 STATE_DIR = REPO / ".airflow-local"
 EXAMPLE_DAGS = REPO / "example_dags"
 TOKEN = "local-emulator-token-0123456789"
 CONN_ID = "datarobot_pipelines_default"
 PIPELINE_ENV = "DRPIPELINES_EXAMPLE_PIPELINE_ID"
+#: The example pipeline's schedule on the emulator (example_datarobot_pipeline_event_driven reacts to its runs).
+SCHEDULE_CRON = "*/2 * * * *"
 DEFAULT_AIRFLOW_PORT = 8080
 DEFAULT_EMULATOR_PORT = 8100
 AIRFLOW_2_COMPONENTS = ("webserver", "scheduler", "triggerer")
@@ -76,7 +82,15 @@ def upload_example_pipeline(conn_json: str) -> str:
     hook = DataRobotPipelinesHook()
     created = hook.create_pipeline(PIPELINE_SOURCE, description="Example pipeline of make airflow")
     hook.lock_pipeline(created["id"])
+    schedule_example_runs(hook, str(created["id"]))
     return str(created["id"])
+
+
+def schedule_example_runs(hook: DataRobotPipelinesHook, pipeline_id: str) -> None:
+    """A DataRobot schedule on the emulator: runs no Airflow task starts, for the event-driven example DAG."""
+    image = hook.create_image("make-airflow-example", packages=["pandas"])
+    input_id = hook.create_input(pipeline_id, {"batch_date": "scheduled", "limit": 10}, version=1)["id"]
+    hook.create_schedule(pipeline_id, 1, input_id, image["id"], 1, SCHEDULE_CRON)
 
 
 class LocalAirflow:
@@ -198,6 +212,8 @@ Airflow is up after {seconds:.0f} s: {local.url}
   Connection {CONN_ID!r} points at the emulator; Admin > Connections has its Test button.
   Example DAGs (tag "datarobot"): trigger one, open the task's "DataRobot pipeline run" link
   (Airflow 3: the task instance's Details tab; Airflow 2: the grid's Details panel).
+  The pipeline also runs on a DataRobot schedule ({SCHEDULE_CRON}, on the emulator): on Airflow 3, unpause
+  example_datarobot_pipeline_event_driven and it runs once for each scheduled run that completes.
   State: {local.home} (reused next time); component logs: {logs}
 Press Ctrl-C to stop everything."""
     )

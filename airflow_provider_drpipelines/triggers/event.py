@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from airflow_provider_drpipelines.client.async_client import DataRobotPipelinesAsyncClient
 
 CLASSPATH: Final = "airflow_provider_drpipelines.triggers.DataRobotPipelineRunEventTrigger"
-#: Keys of every event's payload (the asset event's ``extra``).
+#: Keys of every event's payload: Airflow stores it as the asset event's ``extra["payload"]``.
 PAYLOAD_KEYS: Final = ("run_id", "pipeline_id", "version", "status", "url", "ended_at")
 #: The longest pause a ``Retry-After`` may impose on the watch.
 MAX_RETRY_AFTER: Final = 300.0

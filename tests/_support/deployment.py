@@ -42,6 +42,8 @@ E2E_DAGS = REPO / "tests" / "e2e" / "dags"
 PIPELINE_SOURCE = REPO / "example_dags" / "pipelines" / "score_customers.py"
 TOKEN = "e2e-secret-token-0123456789"
 DAG_ID = "e2e_deferrable_run"
+#: The e2e suite's DAG scheduled on an asset watched by the event trigger (tests/e2e/dags/e2e_event_driven.py).
+EVENT_DAG_ID = "e2e_event_driven"
 TASK_ID = "run"
 COMPONENTS = ("api-server", "dag-processor", "scheduler", "triggerer")
 # The command line of each component name a deployment can start (the api-server also gets --port).

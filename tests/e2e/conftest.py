@@ -9,6 +9,7 @@ import pytest
 from tests._support.deployment import (
     COMPONENTS,
     DAG_ID,
+    EVENT_DAG_ID,
     HEALTH_PARTS,
     PIPELINE_SOURCE,
     Deployment,
@@ -21,9 +22,7 @@ from tests._support.deployment_fixtures import connection_json, emulator
 __all__ = ["connection_json", "emulator"]  # the shared fixtures, used here by name
 
 
-@pytest.fixture(scope="module")
-def pipeline_id(connection_json: str) -> str:
-    """The example pipeline, uploaded and locked (version 1)."""
+def _locked_pipeline() -> str:
     from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 
     hook = DataRobotPipelinesHook()
@@ -33,9 +32,24 @@ def pipeline_id(connection_json: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def deployment(request: pytest.FixtureRequest, connection_json: str) -> Iterator[Deployment]:
+def pipeline_id(connection_json: str) -> str:
+    """The example pipeline, uploaded and locked (version 1)."""
+    return _locked_pipeline()
+
+
+@pytest.fixture(scope="module")
+def watched_pipeline_id(connection_json: str) -> str:
+    """A pipeline of its own for the asset watcher of ``e2e_event_driven`` (tests/e2e/dags): uploaded before
+    Airflow starts, as the DAG file reads its id; only the watcher tests start its runs."""
+    return _locked_pipeline()
+
+
+@pytest.fixture(scope="module")
+def deployment(request: pytest.FixtureRequest, connection_json: str, watched_pipeline_id: str) -> Iterator[Deployment]:
     """Airflow's four components on SQLite + LocalExecutor, in a fresh AIRFLOW_HOME; stopped whatever happens."""
-    dep = new_deployment("drpipelines-e2e-home-", connection_json)
+    dep = new_deployment(
+        "drpipelines-e2e-home-", connection_json, {"DRPIPELINES_E2E_WATCHED_PIPELINE_ID": watched_pipeline_id}
+    )
 
     def start() -> None:
         with phase("airflow db migrate"):
@@ -43,7 +57,7 @@ def deployment(request: pytest.FixtureRequest, connection_json: str) -> Iterator
         with phase("airflow components ready"):
             for name in COMPONENTS:
                 dep.start(name)
-            dep.wait_until_ready(HEALTH_PARTS, (DAG_ID,))
+            dep.wait_until_ready(HEALTH_PARTS, (DAG_ID, EVENT_DAG_ID))
 
     with running(request, dep, start):
         yield dep

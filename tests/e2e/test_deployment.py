@@ -15,7 +15,16 @@ import pytest
 import requests
 
 from airflow_provider_drpipelines.emulator import EmulatorProcess
-from tests._support.deployment import DAG_ID, NEEDS_AIRFLOW_3_3, TASK_ID, Deployment, phase, wait_for
+from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
+from tests._support.deployment import (
+    DAG_ID,
+    EVENT_DAG_ID,
+    NEEDS_AIRFLOW_3_3,
+    TASK_ID,
+    Deployment,
+    phase,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.e2e, NEEDS_AIRFLOW_3_3]
 
@@ -27,10 +36,12 @@ TO_DEFERRED = 120.0  # trigger -> scheduled -> worker -> run created -> deferred
 FAILED = {"failed", "upstream_failed"}
 
 
-def _run_status(pipeline_id: str, run_id: str) -> str:
-    from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
+def _hook() -> DataRobotPipelinesHook:
+    return DataRobotPipelinesHook(retry_delay=0.1)
 
-    status: str = DataRobotPipelinesHook(retry_delay=0.1).get_run_status(pipeline_id, run_id, 1)["status"]
+
+def _run_status(pipeline_id: str, run_id: str) -> str:
+    status: str = _hook().get_run_status(pipeline_id, run_id, 1)["status"]
     return status
 
 
@@ -229,3 +240,114 @@ def test_marking_a_deferred_task_failed_cancels_the_run(
         elapsed = _wait_cancelled(emulator, pipeline_id, deferred.run_id, started)
     print(f"[e2e] mark failed -> CANCELLED in {elapsed:.1f}s")
     assert deployment.ti_state(deferred.dag_run_id) == "failed"
+
+
+# --- runs Airflow did not start: the asset watcher (e2e_event_driven) -------------------------------------------
+WATCH_WITHIN = 90.0  # a run's end -> its asset event -> the consumer's DAG run done (poll_interval is 1 s)
+
+
+def _start_outside_airflow(pipeline_id: str, script: dict[str, Any]) -> str:
+    """A run started through the API, as DataRobot's UI or another team's code would: no Airflow task knows it."""
+    hook = _hook()
+    input_id = hook.create_input(pipeline_id, {"n": 1, "_emulator": script}, version=1)["id"]
+    return str(hook.create_run(pipeline_id, input_id, version=1)["id"])
+
+
+def _watcher_polls(emulator: EmulatorProcess, pipeline_id: str) -> int:
+    return len(emulator.request_log(path=rf"/pipelines/{pipeline_id}/.*dispatches", method="GET"))
+
+
+def _fired_run_ids(deployment: Deployment) -> list[str]:
+    """The run id of every asset event of the watched asset so far (one per run that ended, if exactly once)."""
+    assets = deployment.api("GET", "/assets", params={"uri_pattern": "datarobot://e2e/ended_runs"})["assets"]
+    if not assets:
+        return []
+    query = {"asset_id": assets[0]["id"], "limit": 100}
+
+    def events() -> tuple[list[dict[str, Any]]] | None:  # a tuple: an empty list is an answer too
+        # Airflow 3.3.2's endpoint answers 500 while a DAG run the events created has no start_date yet
+        response = deployment.session.get(f"{deployment.base_url}/api/v2/assets/events", params=query, timeout=30)
+        return None if response.status_code == 500 else (list(response.json()["asset_events"]),)
+
+    (answered,) = wait_for("the asset events", events, 30, 0.5)
+    return [str(event["extra"]["payload"]["run_id"]) for event in answered]
+
+
+def _consumed_run_ids(deployment: Deployment) -> list[str]:
+    """The run ids the consumer's successful DAG runs were triggered by (their ``triggering_runs`` return values)."""
+    runs = deployment.api("GET", f"/dags/{EVENT_DAG_ID}/dagRuns", params={"limit": 100})["dag_runs"]
+    consumed: list[str] = []
+    for run in runs:
+        if run["state"] == "success":
+            path = f"/dags/{EVENT_DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances/triggering_runs/xcomEntries"
+            consumed += deployment.api("GET", f"{path}/return_value")["value"]
+    return consumed
+
+
+def _wait_fired(deployment: Deployment, run_ids: set[str]) -> None:
+    def fired() -> bool:
+        deployment.check_alive()
+        return run_ids <= set(_fired_run_ids(deployment))
+
+    wait_for("an asset event for every ended run", fired, WATCH_WITHIN, 1.0, deployment.diagnostics)
+
+
+def _wait_consumed(deployment: Deployment, run_ids: set[str]) -> None:
+    def consumed() -> bool:
+        deployment.check_alive()
+        return run_ids <= set(_consumed_run_ids(deployment))
+
+    wait_for("the consumer DAG to run for every ended run", consumed, WATCH_WITHIN, 1.0, deployment.diagnostics)
+
+
+def _close_the_burst(deployment: Deployment, pipeline_id: str) -> str:
+    """One more run, ending alone: Airflow hands a DAG run the asset events up to the first one queued, so events
+    of one burst after the first wait for the next event (the scheduler's window, not the watcher's)."""
+    closing = _start_outside_airflow(pipeline_id, {"seconds": 1})
+    _wait_fired(deployment, {closing})
+    return closing
+
+
+def _assert_exactly_once(deployment: Deployment, run_ids: set[str]) -> None:
+    fired, consumed = _fired_run_ids(deployment), _consumed_run_ids(deployment)
+    assert sorted(fired) == sorted(set(fired)), f"a run fired twice: {fired}"
+    assert sorted(consumed) == sorted(set(consumed)), f"a run was consumed twice: {consumed}"
+    assert run_ids <= set(fired) and run_ids <= set(consumed)
+
+
+def test_runs_started_outside_airflow_trigger_the_consumer_once_each(
+    deployment: Deployment, emulator: EmulatorProcess, watched_pipeline_id: str
+) -> None:
+    wait_for("the watcher's first poll", lambda: _watcher_polls(emulator, watched_pipeline_id) > 0, 60)
+    with phase("watcher: three runs end at once, one is cancelled"):
+        burst = {_start_outside_airflow(watched_pipeline_id, {"seconds": 1}) for _ in range(2)}
+        burst.add(_start_outside_airflow(watched_pipeline_id, {"seconds": 1, "outcome": "FAILED"}))
+        cancelled = _start_outside_airflow(watched_pipeline_id, {"seconds": 60})
+        _hook().cancel_run(watched_pipeline_id, cancelled, 1)
+        _wait_fired(deployment, burst)
+    with phase("watcher: one more run -> every run consumed"):
+        ended = burst | {_close_the_burst(deployment, watched_pipeline_id)}
+        _wait_consumed(deployment, ended)
+    polls = _watcher_polls(emulator, watched_pipeline_id)
+    wait_for("three more polls", lambda: _watcher_polls(emulator, watched_pipeline_id) >= polls + 3, 30)
+
+    _assert_exactly_once(deployment, ended)
+    assert cancelled not in _fired_run_ids(deployment), "CANCELLED is not among the watched statuses"
+
+
+def test_runs_ending_while_the_triggerer_is_down_fire_once_when_it_is_back(
+    deployment: Deployment, emulator: EmulatorProcess, watched_pipeline_id: str
+) -> None:
+    with phase("watcher restart: triggerer stopped, two runs end"):
+        deployment.stop("triggerer")
+        while_down = {_start_outside_airflow(watched_pipeline_id, {"seconds": 1}) for _ in range(2)}
+        wait_for(
+            "the runs to end", lambda: {_run_status(watched_pipeline_id, r) for r in while_down} == {"COMPLETED"}, 30
+        )
+    with phase("watcher restart: triggerer back -> both fire, then one more run -> every run consumed"):
+        deployment.start("triggerer")
+        _wait_fired(deployment, while_down)
+        ended = while_down | {_close_the_burst(deployment, watched_pipeline_id)}
+        _wait_consumed(deployment, ended)
+
+    _assert_exactly_once(deployment, ended)  # and none of the earlier test's runs fired again
