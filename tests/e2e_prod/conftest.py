@@ -65,10 +65,10 @@ def fleet(
     connection_json: str,
 ) -> Iterator[Fleet]:
     """The whole deployment, started in a fresh AIRFLOW_HOME on a fresh database; stopped whatever happens."""
-    dep = new_deployment(
-        "drpipelines-e2e-prod-home-", connection_json, prod_settings(database_url, broker_url), PROD_COMMANDS
-    )
-    fleet = Fleet(dep, emulator, database_url, broker_url)
+    watched = Fleet.new_pipeline()  # before Airflow starts: prod_watched's DAG file reads its id
+    settings = {**prod_settings(database_url, broker_url), "DRPIPELINES_E2E_WATCHED_PIPELINE_ID": watched}
+    dep = new_deployment("drpipelines-e2e-prod-home-", connection_json, settings, PROD_COMMANDS)
+    fleet = Fleet(dep, emulator, database_url, broker_url, watched)
 
     def start() -> None:
         with phase("airflow db migrate"):

@@ -23,7 +23,11 @@ from tests._support.deployment import PIPELINE_SOURCE, Deployment, wait_for
 PROD_DAGS = Path(__file__).resolve().parent / "dags"
 FANOUT = "prod_fanout"
 WORKER_WAIT = "prod_worker_wait"
-DAGS = (FANOUT, WORKER_WAIT)
+WATCHED = "prod_watched"
+DAGS = (FANOUT, WORKER_WAIT, WATCHED)
+#: The asset of ``prod_watched``, whose watcher is the event trigger (tests/e2e_prod/dags/prod_dags.py).
+WATCHED_ASSET = "datarobot://e2e-prod/watched_runs"
+EVENT_TRIGGER = "airflow_provider_drpipelines.triggers.DataRobotPipelineRunEventTrigger"
 TASK_ID = "run"
 ACTIVE_RUN = {"PENDING", "PREPARING", "RUNNING"}
 FAILED_TI = {"failed", "upstream_failed"}
@@ -117,8 +121,11 @@ def _timestamp(value: str) -> datetime:
 class Fleet:
     """The deployment plus the services it runs on, as the scenarios see it."""
 
-    def __init__(self, dep: Deployment, emulator: EmulatorProcess, database_url: str, broker_url: str) -> None:
+    def __init__(
+        self, dep: Deployment, emulator: EmulatorProcess, database_url: str, broker_url: str, watched: str
+    ) -> None:
         self.dep = dep
+        self.watched_pipeline_id = watched  # the pipeline prod_watched's asset watcher follows
         self.emulator = emulator
         self.database_url = database_url.replace("postgresql+psycopg2://", "postgresql://")
         self.broker_url = broker_url
@@ -151,6 +158,20 @@ class Fleet:
             TASK_ID,
         )
         return {row[0]: Task(*row) for row in rows}
+
+    def fired_run_ids(self) -> list[str]:
+        """The run id of every asset event of the watched asset, oldest first."""
+        rows = self.sql(
+            """SELECT ae.extra FROM asset_event ae JOIN asset a ON a.id = ae.asset_id
+               WHERE a.uri = %s ORDER BY ae.id""",
+            WATCHED_ASSET,
+        )
+        return [str(row[0]["payload"]["run_id"]) for row in rows]
+
+    def watcher_triggerer(self) -> int | None:
+        """The triggerer job holding the asset watcher, None while no triggerer has taken it."""
+        rows = self.sql("SELECT triggerer_id FROM trigger WHERE classpath = %s", EVENT_TRIGGER)
+        return rows[0][0] if rows else None
 
     def running_triggerer_jobs(self) -> set[int]:
         rows = self.sql("SELECT id FROM job WHERE job_type = 'TriggererJob' AND state = 'running'")
@@ -299,6 +320,16 @@ class Fleet:
             ended = None if item["status"] in ACTIVE_RUN else _timestamp(item["updatedAt"])
             runs.append(Run(item["id"], item["status"], payload["dag_run"], int(payload["slot"]), ended))
         return runs
+
+    @staticmethod
+    def start_outside_airflow(pipeline_id: str, seconds: float) -> str:
+        """A run started through the API, as DataRobot's UI or another team's code would (no task follows it)."""
+        from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
+
+        hook = DataRobotPipelinesHook(retry_delay=0.1)
+        payload = {"dag_run": "outside-airflow", "slot": -1, "_emulator": {"seconds": seconds}}
+        input_id = hook.create_input(pipeline_id, payload, version=1)["id"]
+        return str(hook.create_run(pipeline_id, input_id, version=1)["id"])
 
     def cancels(self, pipeline_id: str) -> int:
         """Cancel requests (DELETE of a run) the emulator received for the pipeline."""

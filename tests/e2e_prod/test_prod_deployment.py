@@ -293,9 +293,51 @@ def test_worker_killed_mid_wait_the_retry_reattaches_to_the_same_run(fleet: Flee
     check.passed()
 
 
-# --- 6. no orphans -----------------------------------------------------------------------------------------------
+# --- 6. the asset watcher on two triggerers ------------------------------------------------------------------
+def test_runs_fire_once_each_across_a_watcher_handover(fleet: Fleet) -> None:
+    before, during = 4, 3
+    check = Check(
+        f"6 watcher on two triggerers, SIGKILL of its holder ({before}+{during} runs started outside Airflow)",
+        "one asset event per run, the runs ending in the handover included",
+    )
+    pipeline_id = fleet.watched_pipeline_id
+    holder = wait_for("a triggerer to hold the watcher", fleet.watcher_triggerer, 60, diagnose=fleet.dep.diagnostics)
+    with phase("watcher: runs end, each fires"):
+        first = {fleet.start_outside_airflow(pipeline_id, 1.0) for _ in range(before)}
+        wait_for("an event per run", lambda: first <= set(fleet.fired_run_ids()), 60, 1.0, fleet.dep.diagnostics)
+    victim = next(name for name, job in fleet.triggerer_jobs.items() if job == holder)
+    with phase("watcher: SIGKILL of its triggerer, runs end during the handover, each fires once"):
+        killed_at = time.monotonic()
+        fleet.kill(victim)
+        second = {fleet.start_outside_airflow(pipeline_id, 1.0) for _ in range(during)}
+        everything = first | second
+        wait_for(
+            "an event per run after the handover",
+            lambda: everything <= set(fleet.fired_run_ids()),
+            TRIGGERER_HEALTH_THRESHOLD + 90,
+            1.0,
+            fleet.dep.diagnostics,
+        )
+        check.note(f"the handover's runs fired {time.monotonic() - killed_at:.0f}s after the kill")
+        fleet.start_triggerer(victim)  # back to two triggerers for the next scenario
+    polls = len(fleet.emulator.request_log(path=rf"/pipelines/{pipeline_id}/.*dispatches", method="GET"))
+    wait_for(
+        "three more polls",
+        lambda: (
+            len(fleet.emulator.request_log(path=rf"/pipelines/{pipeline_id}/.*dispatches", method="GET")) >= polls + 3
+        ),
+        30,
+    )
+    fired = fleet.fired_run_ids()
+    check.note(f"{len(fired)} events for {len(everything)} runs")
+    assert sorted(fired) == sorted(everything), "exactly one asset event per run"
+    assert fleet.watcher_triggerer() != holder, "the other triggerer took the watcher over"
+    check.passed()
+
+
+# --- 7. no orphans -----------------------------------------------------------------------------------------------
 def test_no_run_is_left_going_without_a_task_following_it(fleet: Fleet) -> None:
-    check = Check("6 no orphans", "no PENDING/PREPARING/RUNNING run without an unfinished task")
+    check = Check("7 no orphans", "no PENDING/PREPARING/RUNNING run without an unfinished task")
     pipelines = fleet.pipelines()
     assert pipelines, "the scenarios ran"
     orphans = []

@@ -4,16 +4,20 @@
 from ``min_seconds`` to ``max_seconds`` (spread evenly). ``prod_worker_wait``: one task waiting in its worker
 slot (``deferrable=False``) with retries, for the worker-crash scenario; ``conf["script"]`` scripts its run.
 Every payload names its dag run and slot, so each emulator run can be traced back to its task.
+``prod_watched``: scheduled on an asset whose watcher (the event trigger, on one of the two triggerers) follows
+the pipeline ``DRPIPELINES_E2E_WATCHED_PIPELINE_ID`` names, uploaded by the suite before Airflow starts.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, Asset, AssetWatcher, task
 
 from airflow_provider_drpipelines.operators import DataRobotRunPipelineOperator
+from airflow_provider_drpipelines.triggers import DataRobotPipelineRunEventTrigger
 
 PIPELINE_ID = "{{ dag_run.conf['pipeline_id'] }}"
 POLLING = {"poll_interval": 2, "max_poll_interval": 2, "hook_params": {"retry_delay": 0.2}}
@@ -60,3 +64,23 @@ with DAG(
         retry_delay=timedelta(seconds=1),
         **POLLING,
     )
+
+WATCHED_RUNS = Asset(
+    "datarobot://e2e-prod/watched_runs",
+    watchers=[
+        AssetWatcher(
+            name="prod_watched_runs",
+            trigger=DataRobotPipelineRunEventTrigger(
+                pipeline_id=os.environ["DRPIPELINES_E2E_WATCHED_PIPELINE_ID"], poll_interval=1
+            ),
+        )
+    ],
+)
+
+with DAG("prod_watched", schedule=[WATCHED_RUNS], start_date=datetime(2024, 1, 1), catchup=False, tags=["e2e_prod"]):
+
+    @task
+    def triggering_runs(**context: Any) -> list[str]:
+        return [event.extra["payload"]["run_id"] for event in context["triggering_asset_events"][WATCHED_RUNS]]
+
+    triggering_runs()
