@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -351,3 +352,33 @@ def test_runs_ending_while_the_triggerer_is_down_fire_once_when_it_is_back(
         _wait_consumed(deployment, ended)
 
     _assert_exactly_once(deployment, ended)  # and none of the earlier test's runs fired again
+
+
+# --- the next-run sensor, started in the triggerer ---------------------------------------------------------------
+NEXT_RUN_DAG_ID = "e2e_next_run"
+
+
+def test_the_next_run_sensor_waits_in_the_triggerer_without_a_worker(
+    deployment: Deployment, watched_pipeline_id: str
+) -> None:
+    ended_after = datetime.now(timezone.utc).isoformat()
+    dag_run_id = deployment.trigger(
+        {"pipeline_id": watched_pipeline_id, "ended_after": ended_after}, "next", dag_id=NEXT_RUN_DAG_ID
+    )
+    path = deployment.ti_path(dag_run_id, NEXT_RUN_DAG_ID)
+
+    def ti_in(*states: str) -> dict[str, Any] | None:
+        deployment.check_alive()
+        ti = deployment.get_or_none(path)
+        return ti if ti and ti.get("state") in states else None
+
+    with phase("next run: the sensor deferred straight from the scheduler"):
+        deferred = wait_for("the sensor to defer", lambda: ti_in("deferred", *FAILED), TO_DEFERRED)
+    assert deferred["state"] == "deferred"
+    assert not deferred.get("hostname") and deferred.get("try_number") in (0, 1), f"no worker ran it: {deferred}"
+
+    with phase("next run: a run started outside Airflow ends -> the sensor succeeds with it"):
+        run_id = _start_outside_airflow(watched_pipeline_id, {"seconds": 1})
+        done = wait_for("the sensor to finish", lambda: ti_in("success", *FAILED), 60, diagnose=deployment.diagnostics)
+    assert done["state"] == "success", done
+    assert deployment.xcom(dag_run_id, "return_value", dag_id=NEXT_RUN_DAG_ID) == run_id
