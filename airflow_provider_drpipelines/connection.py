@@ -162,6 +162,11 @@ class ConnectionSettings:
         """
         return self.api_url + path
 
+    @property
+    def uses_tls(self) -> bool:
+        """Whether the API is https: only then is a TLS context built (loading the trust stores costs ~20 ms)."""
+        return self.api_url.startswith("https://")
+
     def tls_context(self) -> ssl.SSLContext:
         """The one TLS context both clients use, so ``verify`` means the same to requests and aiohttp.
 

@@ -14,3 +14,6 @@ if [ -z "$uv" ]; then
   fi
 fi
 export UV_NO_PROGRESS=1
+# Bytecode written at install, as pip does: uv skips it by default, and where PYTHONDONTWRITEBYTECODE is set (this
+# machine) every process would compile Airflow from source again (`import airflow.sdk`: 2.9 s without, 1.2 s with).
+export UV_COMPILE_BYTECODE=1

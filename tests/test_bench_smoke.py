@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-WRITTEN = ("parse_cost", "polling_cost", "worker_slot", "triggerer_scale", "emulator_throughput")
+WRITTEN = ("parse_cost", "cold_start", "polling_cost", "worker_slot", "triggerer_scale", "emulator_throughput")
 
 
 def test_benchmarks_quick_mode_runs_and_writes_results(tmp_path: Path) -> None:

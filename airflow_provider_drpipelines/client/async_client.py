@@ -233,7 +233,7 @@ def new_session(settings: ConnectionSettings) -> aiohttp.ClientSession:
         limit_per_host=POOL_CONNECTIONS,
         ttl_dns_cache=DNS_CACHE_SECONDS,
         keepalive_timeout=KEEPALIVE_SECONDS,
-        ssl=settings.tls_context(),
+        ssl=settings.tls_context() if settings.uses_tls else True,  # True: aiohttp's default, unused for http
     )
     return aiohttp.ClientSession(
         connector=connector,

@@ -88,7 +88,7 @@ class _ConnectionRulesAdapter(HTTPAdapter):
     """Pools whose connections use the connection's TLS context and read answers against the deadline."""
 
     def __init__(self, settings: ConnectionSettings) -> None:
-        self._tls = settings.tls_context()
+        self._tls = settings.tls_context() if settings.uses_tls else None  # plain http pools take none
         self._cert_reqs = "CERT_NONE" if settings.verify is False else "CERT_REQUIRED"
         super().__init__()
 

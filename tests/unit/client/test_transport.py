@@ -201,6 +201,18 @@ def test_verify_false_skips_verification_on_both_clients(poll, tls_server):
     assert poll(settings(tls_server.url, verify="false")) == RUN
 
 
+@BOTH
+def test_a_plain_http_api_builds_no_tls_context(poll, monkeypatch):
+    """Loading the trust stores costs ~20 ms of every fresh process's first call; http needs none of it."""
+
+    def no_tls(self: ConnectionSettings) -> ssl.SSLContext:
+        raise AssertionError("a TLS context was built for a plain-http API")
+
+    monkeypatch.setattr(ConnectionSettings, "tls_context", no_tls)
+    with ScriptedServer([reply(RUN)]) as api:
+        assert poll(settings(api.url)) == RUN
+
+
 # --- one proxy rule ----------------------------------------------------------------------------
 @BOTH
 @pytest.mark.parametrize(
