@@ -25,7 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import BENCH_DIR, DEFAULT_RESULTS_DIR, RESULTS_DIR, table, verdict
 
-BENCHMARKS = ("parse_cost", "cold_start", "polling_cost", "worker_slot", "triggerer_scale", "emulator_throughput")
+BENCHMARKS = (
+    "parse_cost", "cold_start", "polling_cost", "worker_slot", "triggerer_scale", "aged_runs", "emulator_throughput"
+)  # fmt: skip
 
 
 def load(name: str) -> dict[str, Any] | None:
@@ -162,6 +164,16 @@ def summary_rows() -> list[list[Any]]:
                 f"({cold['ours_median_s'] * 1e3:.0f} vs {cold['floor_median_s'] * 1e3:.0f} ms)",
                 f"<= {cold['target_ratio']:g} x",
                 verdict(cold["passed"]),
+            ]
+        )
+    if (aged := load("aged_runs")) is not None:
+        targets = aged["targets"]
+        rows.append(
+            [
+                f"{aged['n']:,} waiting runs, ages 0-{aged['max_age_hours']:g} h: CPU, lag p99, late, errors",
+                f"{aged['core_share'] * 100:.1f} %, {aged['loop_lag_p99_ms']:.1f} ms, {aged['late']}, {aged['errors']}",
+                f"< {targets['core_share'] * 100:g} %, < {targets['loop_lag_p99_ms']:g} ms, 0, 0",
+                verdict(aged["passed"]),
             ]
         )
     if (emulator := load("emulator_throughput")) is not None:

@@ -14,7 +14,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-WRITTEN = ("parse_cost", "cold_start", "polling_cost", "worker_slot", "triggerer_scale", "emulator_throughput")
+WRITTEN = (
+    "parse_cost", "cold_start", "polling_cost", "worker_slot", "triggerer_scale", "aged_runs", "emulator_throughput"
+)  # fmt: skip
 
 
 def test_benchmarks_quick_mode_runs_and_writes_results(tmp_path: Path) -> None:

@@ -1,0 +1,199 @@
+"""10,000 waiting runs of realistic ages on one triggerer: what a platform team's triggerer carries.
+
+This process plays the triggerer (one default asyncio loop, as ``triggerer_scale.py``) and follows N runs on
+the emulator in another process with ``DataRobotPipelineRunTrigger``. Each run started between 0 and
+``--max-age-hours`` ago (its ``run_started_at``), so adaptive polling spaces its polls at 10 % of its age,
+capped at ``max_poll_interval``; the runs end at random moments over a ``--window`` of seconds. Triggers start
+spread over one poll interval, as deferrals arrive.
+
+Measured from the first end to the last detection: this process's CPU as a share of one core, event-loop lag
+p99 (a 10 ms ticker), each run's detection latency against its bound (the poll delay its age gives at its end,
+``client.polling.next_poll_delay``, plus one second for the request and the loop), and errors (events other
+than COMPLETED, exceptions, warnings logged (a failed poll, even retried), runs never seen ending).
+
+    python bench/aged_runs.py                 # N = 10,000, ages 0-6 h, max_poll_interval 60 s, window 120 s
+    python bench/aged_runs.py --quick         # N = 300, window 10 s, max_poll_interval 5 s
+
+Targets: < 25 % of a core, loop lag p99 < 100 ms, every end within its bound, 0 errors.
+Prints a table and writes bench/results/aged_runs.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (
+    EXAMPLE_PIPELINE,
+    TOKEN,
+    isolate_airflow,
+    percentile,
+    point_connection_at,
+    table,
+    verdict,
+    write_result,
+)
+from triggerer_scale import Phase, Run, WarningCounter, create_runs, raise_fd_limit, ticker
+
+TARGET_CORE_SHARE = 0.25
+TARGET_LAG_P99_MS = 100.0
+POLL_INTERVAL = 5.0
+REQUEST_SLACK = 1.0
+
+
+async def follow(run: Run, started_at: float, max_poll_interval: float, failures: list[str]) -> None:
+    from airflow_provider_drpipelines.triggers import DataRobotPipelineRunTrigger
+
+    trigger = DataRobotPipelineRunTrigger(
+        pipeline_id=run_pipeline[0], run_id=run.run_id, version=1, poll_interval=POLL_INTERVAL,
+        max_poll_interval=max_poll_interval, run_started_at=started_at,
+    )  # fmt: skip
+    log_warning = trigger.log.warning  # Airflow 3's trigger loggers are structlog's: the root handler sees none
+
+    def counted(*args: Any, **kwargs: Any) -> None:
+        failures.append(f"warning: {args[0] % args[1:]}"[:300] if len(args) > 1 else f"warning: {args[0]}")
+        log_warning(*args, **kwargs)
+
+    trigger.log.warning = counted  # type: ignore[method-assign]
+    try:
+        async for event in trigger.run():
+            run.detected_at = time.time()
+            run.status = event.payload["status"]
+            return
+    except Exception as err:
+        failures.append(f"{type(err).__name__}: {err}"[:300])
+
+
+run_pipeline: list[str] = []  # the pipeline id, set once set-up made it
+BUCKETS = 40  # inputs, each scripting another run length: the ends spread evenly over the window
+
+
+async def create_ending_over(api_url: str, pipeline_id: str, n: int, window: float) -> list[Run]:
+    """N runs in ``BUCKETS`` groups whose ends spread over ``window`` seconds, all after set-up and the starts."""
+    calibration = time.perf_counter()
+    await create_runs(api_url, pipeline_id, 50, 1.0)
+    lead = (time.perf_counter() - calibration) / 50 * n * 1.5 + 2 * POLL_INTERVAL + 5.0
+    runs: list[Run] = []
+    for bucket in range(BUCKETS):
+        count = n // BUCKETS + (1 if bucket < n % BUCKETS else 0)
+        runs += await create_runs(api_url, pipeline_id, count, round(lead + window * bucket / (BUCKETS - 1), 1))
+    return runs
+
+
+async def follow_all(runs: list[Run], ages: list[float], max_poll_interval: float, grace: float) -> dict[str, Any]:
+    phase = Phase("aged", len(runs), POLL_INTERVAL, runs)
+    stop = asyncio.Event()
+    tick = asyncio.create_task(ticker(phase, stop))
+    failures: list[str] = []
+
+    async def start_later(index: int, run: Run, age: float) -> None:
+        await asyncio.sleep(index / len(runs) * POLL_INTERVAL)
+        await follow(run, run.created_at - age, max_poll_interval, failures)
+
+    tasks = [asyncio.create_task(start_later(i, run, age)) for i, (run, age) in enumerate(zip(runs, ages, strict=True))]
+    first_end = min(r.ends_at for r in runs)
+    await asyncio.sleep(max(first_end - time.time(), 0))
+    cpu0, wall0, perf0 = time.process_time(), time.time(), time.perf_counter()
+    deadline = max(r.ends_at for r in runs) + max_poll_interval + grace
+    await asyncio.wait(tasks, timeout=max(deadline - time.time(), 0))
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    cpu, wall = time.process_time() - cpu0, time.time() - wall0
+    stop.set()
+    await tick
+    lags_ms = [lag * 1000 for at, lag in phase.lags if at >= perf0]
+    return {"cpu_s": cpu, "wall_s": wall, "core_share": cpu / wall, "lags_ms": lags_ms, "failures": failures}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smoke mode: N=300, window 10 s, max poll 5 s")
+    parser.add_argument("--n", type=int, help="waiting runs (default 10,000; quick 300)")
+    parser.add_argument("--max-age-hours", type=float, default=6.0, help="runs started up to this long ago")
+    parser.add_argument("--max-poll-interval", type=float, help="the triggers' max_poll_interval (60 s; quick 5)")
+    parser.add_argument("--window", type=float, help="seconds over which the runs end (default 120; quick 10)")
+    args = parser.parse_args()
+    n = args.n or (300 if args.quick else 10_000)
+    window = args.window or (10.0 if args.quick else 120.0)
+    max_poll = args.max_poll_interval or (5.0 if args.quick else 60.0)
+    random.seed(7)
+    ages = [random.uniform(0, args.max_age_hours * 3600) for _ in range(n)]
+
+    isolate_airflow()
+    fd_limit = raise_fd_limit()
+    warnings = WarningCounter()
+    logging.getLogger().addHandler(warnings)
+    from airflow_provider_drpipelines.client.polling import next_poll_delay
+    from airflow_provider_drpipelines.emulator import EmulatorProcess
+
+    with EmulatorProcess(token=TOKEN, run_seconds=window) as emu:
+        point_connection_at(emu.base_url)
+        cores = sorted(os.sched_getaffinity(0))
+        if len(cores) > 1 and emu.process is not None:  # the API on its own core, as on another machine
+            os.sched_setaffinity(emu.process.pid, {cores[0]})
+            os.sched_setaffinity(0, set(cores[1:]))
+        from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
+
+        hook = DataRobotPipelinesHook()
+        run_pipeline.append(hook.create_pipeline(str(EXAMPLE_PIPELINE))["id"])
+        hook.lock_pipeline(run_pipeline[0])
+        started = time.perf_counter()
+        runs = asyncio.run(create_ending_over(emu.api_url, run_pipeline[0], n, window))
+        setup = time.perf_counter() - started
+        print(f"N={n:,}: set-up {setup:.1f} s; following until the last end is seen...", flush=True)
+        measured = asyncio.run(follow_all(runs, ages, max_poll, grace=2.0 if args.quick else 10.0))
+
+    bounds = [
+        next_poll_delay(POLL_INTERVAL, max_poll, age + (r.ends_at - r.created_at)) + REQUEST_SLACK
+        for r, age in zip(runs, ages, strict=True)
+    ]
+    latencies = [r.detected_at - r.ends_at for r in runs if r.detected_at is not None]
+    late = sum(
+        1 for r, bound in zip(runs, bounds, strict=True) if r.detected_at is None or r.detected_at - r.ends_at > bound
+    )
+    wrong = sum(1 for r in runs if r.status not in (None, "COMPLETED"))
+    unseen = sum(1 for r in runs if r.detected_at is None)
+    errors = len(measured["failures"]) + wrong + unseen + warnings.count
+    share, lag = measured["core_share"], percentile(measured["lags_ms"], 99)
+    rows = [
+        ["CPU, % of one core", share * 100, f"< {TARGET_CORE_SHARE * 100:g}", verdict(share < TARGET_CORE_SHARE)],
+        ["loop lag p99 ms", lag, f"< {TARGET_LAG_P99_MS:g}", verdict(lag < TARGET_LAG_P99_MS)],
+        ["ends seen later than their bound", late, "0", verdict(late == 0)],
+        ["detection latency p50 / p99 / max s",
+         f"{percentile(latencies, 50):.2f} / {percentile(latencies, 99):.2f} / {max(latencies, default=0):.2f}",
+         f"bound {min(bounds):.0f}-{max(bounds):.0f} s by age", ""],
+        ["errors", errors, "0", verdict(errors == 0)],
+    ]  # fmt: skip
+    print(table(["figure", "value", "target", "verdict"], rows,
+                title=f"{n:,} waiting runs, ages 0-{args.max_age_hours:g} h, max_poll_interval "
+                      f"{max_poll:g} s, ends over {window:g} s, one asyncio loop"))  # fmt: skip
+    for failure in measured["failures"][:5]:
+        print(f"  {failure}")
+    write_result(
+        "aged_runs",
+        args.quick,
+        {
+            "n": n, "max_age_hours": args.max_age_hours, "max_poll_interval": max_poll,
+            "window_s": window, "setup_s": setup, "cpu_s": measured["cpu_s"], "wall_s": measured["wall_s"],
+            "core_share": share, "loop_lag_p99_ms": lag, "late": late, "errors": errors,
+            "detection_latency_p99_s": percentile(latencies, 99), "failures": measured["failures"][:5],
+            "rlimit_nofile": list(fd_limit),
+            "targets": {"core_share": TARGET_CORE_SHARE, "loop_lag_p99_ms": TARGET_LAG_P99_MS},
+            "passed": share < TARGET_CORE_SHARE and lag < TARGET_LAG_P99_MS and late == 0 and errors == 0,
+        },
+    )  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
