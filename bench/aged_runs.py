@@ -48,13 +48,14 @@ TARGET_CORE_SHARE = 0.25
 TARGET_LAG_P99_MS = 100.0
 POLL_INTERVAL = 5.0
 REQUEST_SLACK = 1.0
+BUCKETS = 40  # inputs, each scripting another run length: the ends spread evenly over the window
 
 
-async def follow(run: Run, started_at: float, max_poll_interval: float, failures: list[str]) -> None:
+async def follow(pipeline_id: str, run: Run, started_at: float, max_poll_interval: float, failures: list[str]) -> None:
     from airflow_provider_drpipelines.triggers import DataRobotPipelineRunTrigger
 
     trigger = DataRobotPipelineRunTrigger(
-        pipeline_id=run_pipeline[0], run_id=run.run_id, version=1, poll_interval=POLL_INTERVAL,
+        pipeline_id=pipeline_id, run_id=run.run_id, version=1, poll_interval=POLL_INTERVAL,
         max_poll_interval=max_poll_interval, run_started_at=started_at,
     )  # fmt: skip
     log_warning = trigger.log.warning  # Airflow 3's trigger loggers are structlog's: the root handler sees none
@@ -73,10 +74,6 @@ async def follow(run: Run, started_at: float, max_poll_interval: float, failures
         failures.append(f"{type(err).__name__}: {err}"[:300])
 
 
-run_pipeline: list[str] = []  # the pipeline id, set once set-up made it
-BUCKETS = 40  # inputs, each scripting another run length: the ends spread evenly over the window
-
-
 async def create_ending_over(api_url: str, pipeline_id: str, n: int, window: float) -> list[Run]:
     """N runs in ``BUCKETS`` groups whose ends spread over ``window`` seconds, all after set-up and the starts."""
     calibration = time.perf_counter()
@@ -89,7 +86,9 @@ async def create_ending_over(api_url: str, pipeline_id: str, n: int, window: flo
     return runs
 
 
-async def follow_all(runs: list[Run], ages: list[float], max_poll_interval: float, grace: float) -> dict[str, Any]:
+async def follow_all(
+    pipeline_id: str, runs: list[Run], ages: list[float], max_poll_interval: float, grace: float
+) -> dict[str, Any]:
     phase = Phase("aged", len(runs), POLL_INTERVAL, runs)
     stop = asyncio.Event()
     tick = asyncio.create_task(ticker(phase, stop))
@@ -97,7 +96,7 @@ async def follow_all(runs: list[Run], ages: list[float], max_poll_interval: floa
 
     async def start_later(index: int, run: Run, age: float) -> None:
         await asyncio.sleep(index / len(runs) * POLL_INTERVAL)
-        await follow(run, run.created_at - age, max_poll_interval, failures)
+        await follow(pipeline_id, run, run.created_at - age, max_poll_interval, failures)
 
     tasks = [asyncio.create_task(start_later(i, run, age)) for i, (run, age) in enumerate(zip(runs, ages, strict=True))]
     first_end = min(r.ends_at for r in runs)
@@ -145,13 +144,13 @@ def main() -> int:
         from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 
         hook = DataRobotPipelinesHook()
-        run_pipeline.append(hook.create_pipeline(str(EXAMPLE_PIPELINE))["id"])
-        hook.lock_pipeline(run_pipeline[0])
+        pipeline_id = hook.create_pipeline(str(EXAMPLE_PIPELINE))["id"]
+        hook.lock_pipeline(pipeline_id)
         started = time.perf_counter()
-        runs = asyncio.run(create_ending_over(emu.api_url, run_pipeline[0], n, window))
+        runs = asyncio.run(create_ending_over(emu.api_url, pipeline_id, n, window))
         setup = time.perf_counter() - started
         print(f"N={n:,}: set-up {setup:.1f} s; following until the last end is seen...", flush=True)
-        measured = asyncio.run(follow_all(runs, ages, max_poll, grace=2.0 if args.quick else 10.0))
+        measured = asyncio.run(follow_all(pipeline_id, runs, ages, max_poll, grace=2.0 if args.quick else 10.0))
 
     bounds = [
         next_poll_delay(POLL_INTERVAL, max_poll, age + (r.ends_at - r.created_at)) + REQUEST_SLACK

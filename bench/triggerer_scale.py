@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import itertools
 import logging
 import os
 import pstats
@@ -378,7 +379,7 @@ def main() -> int:  # noqa: PLR0915
     parser.add_argument("--n", type=int, nargs="+", help="trigger counts (default 100 1000 5000)")
     parser.add_argument("--seconds", type=float, help="steady-state window T (default 30); runs last longer")
     parser.add_argument("--poll-interval", type=float, help="poll_interval (default 5)")
-    parser.add_argument("--variants", help=f"comma-separated subset of {VARIANTS} (default all; quick: ours,naive)")
+    parser.add_argument("--variants", help=f"comma-separated subset of {VARIANTS} (default all; quick: ours,raw)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the emulator and this process to cores")
     parser.add_argument("--repeat", type=int, default=1, help="rounds of every variant, interleaved (medians)")
     parser.add_argument("--profile", action="store_true", help="cProfile ours' phases; print the top 25 functions")
@@ -415,7 +416,7 @@ def main() -> int:  # noqa: PLR0915
         pipeline_id = hook.create_pipeline(str(EXAMPLE_PIPELINE))["id"]
         hook.lock_pipeline(pipeline_id)
         profiler = cProfile.Profile() if args.profile else None
-        for n, _round, variant in ((n, r, v) for n in ns for r in range(args.repeat) for v in variants):
+        for n, _round, variant in itertools.product(ns, range(args.repeat), variants):
             # Runs must outlast set-up plus two poll rounds plus the T-second steady-state window:
             # time a few creates first to size their scripted length.
             calibration = time.perf_counter()

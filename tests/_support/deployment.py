@@ -44,6 +44,8 @@ TOKEN = "e2e-secret-token-0123456789"
 DAG_ID = "e2e_deferrable_run"
 #: The e2e suite's DAG scheduled on an asset watched by the event trigger (tests/e2e/dags/e2e_event_driven.py).
 EVENT_DAG_ID = "e2e_event_driven"
+#: The variable naming the pipeline the deployments' asset watchers follow (their DAG files read it by name).
+WATCHED_PIPELINE_ENV = "DRPIPELINES_E2E_WATCHED_PIPELINE_ID"
 TASK_ID = "run"
 COMPONENTS = ("api-server", "dag-processor", "scheduler", "triggerer")
 # The command line of each component name a deployment can start (the api-server also gets --port).
@@ -372,6 +374,16 @@ class Deployment:
             return state if state in states else None
 
         return wait_for(f"{dag_run_id} task in {sorted(states)}", probe, timeout, diagnose=self.diagnostics)
+
+
+def start_run_outside_airflow(pipeline_id: str, payload: dict[str, Any]) -> str:
+    """A run of version 1 started through the API, as DataRobot's UI or another team's code would: no Airflow
+    task knows it. The connection is this process's ``AIRFLOW_CONN_DATAROBOT_PIPELINES_DEFAULT``."""
+    from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
+
+    hook = DataRobotPipelinesHook(retry_delay=0.1)
+    input_id = hook.create_input(pipeline_id, payload, version=1)["id"]
+    return str(hook.create_run(pipeline_id, input_id, version=1)["id"])
 
 
 def subprocess_env(home: Path, api_port: int, conn: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ from tests._support.deployment import (
     EVENT_DAG_ID,
     HEALTH_PARTS,
     PIPELINE_SOURCE,
+    WATCHED_PIPELINE_ENV,
     Deployment,
     new_deployment,
     phase,
@@ -47,9 +48,7 @@ def watched_pipeline_id(connection_json: str) -> str:
 @pytest.fixture(scope="module")
 def deployment(request: pytest.FixtureRequest, connection_json: str, watched_pipeline_id: str) -> Iterator[Deployment]:
     """Airflow's four components on SQLite + LocalExecutor, in a fresh AIRFLOW_HOME; stopped whatever happens."""
-    dep = new_deployment(
-        "drpipelines-e2e-home-", connection_json, {"DRPIPELINES_E2E_WATCHED_PIPELINE_ID": watched_pipeline_id}
-    )
+    dep = new_deployment("drpipelines-e2e-home-", connection_json, {WATCHED_PIPELINE_ENV: watched_pipeline_id})
 
     def start() -> None:
         with phase("airflow db migrate"):

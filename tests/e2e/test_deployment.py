@@ -24,6 +24,7 @@ from tests._support.deployment import (
     TASK_ID,
     Deployment,
     phase,
+    start_run_outside_airflow,
     wait_for,
 )
 
@@ -248,10 +249,7 @@ WATCH_WITHIN = 90.0  # a run's end -> its asset event -> the consumer's DAG run 
 
 
 def _start_outside_airflow(pipeline_id: str, script: dict[str, Any]) -> str:
-    """A run started through the API, as DataRobot's UI or another team's code would: no Airflow task knows it."""
-    hook = _hook()
-    input_id = hook.create_input(pipeline_id, {"n": 1, "_emulator": script}, version=1)["id"]
-    return str(hook.create_run(pipeline_id, input_id, version=1)["id"])
+    return start_run_outside_airflow(pipeline_id, {"n": 1, "_emulator": script})
 
 
 def _watcher_polls(emulator: EmulatorProcess, pipeline_id: str) -> int:

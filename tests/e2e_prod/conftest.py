@@ -14,6 +14,7 @@ import pytest
 from airflow_provider_drpipelines.emulator import EmulatorProcess
 from tests._support.deployment import (
     COMMANDS,
+    WATCHED_PIPELINE_ENV,
     Deployment,
     new_deployment,
     phase,
@@ -66,7 +67,7 @@ def fleet(
 ) -> Iterator[Fleet]:
     """The whole deployment, started in a fresh AIRFLOW_HOME on a fresh database; stopped whatever happens."""
     watched = Fleet.new_pipeline()  # before Airflow starts: prod_watched's DAG file reads its id
-    settings = {**prod_settings(database_url, broker_url), "DRPIPELINES_E2E_WATCHED_PIPELINE_ID": watched}
+    settings = {**prod_settings(database_url, broker_url), WATCHED_PIPELINE_ENV: watched}
     dep = new_deployment("drpipelines-e2e-prod-home-", connection_json, settings, PROD_COMMANDS)
     fleet = Fleet(dep, emulator, database_url, broker_url, watched)
 

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_drpipelines.emulator import EmulatorProcess
-from tests._support.deployment import PIPELINE_SOURCE, Deployment, wait_for
+from airflow_provider_drpipelines.triggers.event import CLASSPATH as EVENT_TRIGGER
+from tests._support.deployment import PIPELINE_SOURCE, Deployment, start_run_outside_airflow, wait_for
 
 PROD_DAGS = Path(__file__).resolve().parent / "dags"
 FANOUT = "prod_fanout"
@@ -27,7 +28,6 @@ WATCHED = "prod_watched"
 DAGS = (FANOUT, WORKER_WAIT, WATCHED)
 #: The asset of ``prod_watched``, whose watcher is the event trigger (tests/e2e_prod/dags/prod_dags.py).
 WATCHED_ASSET = "datarobot://e2e-prod/watched_runs"
-EVENT_TRIGGER = "airflow_provider_drpipelines.triggers.DataRobotPipelineRunEventTrigger"
 TASK_ID = "run"
 ACTIVE_RUN = {"PENDING", "PREPARING", "RUNNING"}
 FAILED_TI = {"failed", "upstream_failed"}
@@ -323,13 +323,9 @@ class Fleet:
 
     @staticmethod
     def start_outside_airflow(pipeline_id: str, seconds: float) -> str:
-        """A run started through the API, as DataRobot's UI or another team's code would (no task follows it)."""
-        from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
-
-        hook = DataRobotPipelinesHook(retry_delay=0.1)
+        """A run no task follows; its payload names no dag run, as :meth:`runs` reads every payload's."""
         payload = {"dag_run": "outside-airflow", "slot": -1, "_emulator": {"seconds": seconds}}
-        input_id = hook.create_input(pipeline_id, payload, version=1)["id"]
-        return str(hook.create_run(pipeline_id, input_id, version=1)["id"])
+        return start_run_outside_airflow(pipeline_id, payload)
 
     def cancels(self, pipeline_id: str) -> int:
         """Cancel requests (DELETE of a run) the emulator received for the pipeline."""
