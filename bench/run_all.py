@@ -1,6 +1,6 @@
 """Run every benchmark, one fresh process each, then print each figure next to its target.
 
-    python bench/run_all.py            # full mode (about 15-20 minutes; installs bench/.venv-dbt once)
+    python bench/run_all.py            # full mode (about 20-25 minutes; installs bench/.venv-dbt once)
     python bench/run_all.py --quick    # smoke mode: every benchmark in its quick mode (under a minute)
     python bench/run_all.py --summary  # just the summary of the result files already written
     make bench / make bench-smoke      # the same through the Makefile
@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import BENCH_DIR, DEFAULT_RESULTS_DIR, RESULTS_DIR, table, verdict
 
 BENCHMARKS = (
-    "parse_cost", "cold_start", "polling_cost", "worker_slot", "triggerer_scale", "aged_runs", "emulator_throughput"
+    "parse_cost", "cold_start", "polling_cost", "worker_slot", "triggerer_scale", "aged_runs", "event_watchers",
+    "emulator_throughput",
 )  # fmt: skip
 
 
@@ -174,6 +175,17 @@ def summary_rows() -> list[list[Any]]:
                 f"{aged['core_share'] * 100:.1f} %, {aged['loop_lag_p99_ms']:.1f} ms, {aged['late']}, {aged['errors']}",
                 f"< {targets['core_share'] * 100:g} %, < {targets['loop_lag_p99_ms']:g} ms, 0, 0",
                 verdict(aged["passed"]),
+            ]
+        )
+    if (watchers := load("event_watchers")) is not None and "results" in watchers:
+        shared, alone = watchers["results"]["shared"], watchers["results"]["standalone"]
+        rows.append(
+            [
+                f"{watchers['watchers']} event watchers, one pipeline: listings per interval, late, errors",
+                f"{shared['listings_per_interval']:.2f}, {shared['late']}, {shared['errors']} "
+                f"(each polling alone: {alone['listings_per_interval']:.0f})",
+                f"<= {watchers['target_listings_per_interval']:g}, 0, 0",
+                verdict(watchers["passed"]),
             ]
         )
     if (emulator := load("emulator_throughput")) is not None:

@@ -144,14 +144,14 @@ class Run:
     status: str | None = None
 
 
-async def create_runs(api_url: str, pipeline_id: str, n: int, seconds: float) -> list[Run]:
-    """One input scripted to last ``seconds``, then N runs of it, created concurrently."""
+async def create_runs(api_url: str, pipeline_id: str, n: int, seconds: float, outcome: str = "COMPLETED") -> list[Run]:
+    """One input scripted to last ``seconds`` and end in ``outcome``, then N runs of it, created concurrently."""
     import httpx
 
     headers = {"Authorization": f"Bearer {TOKEN}"}
     scope = f"{api_url}/pipelines/{pipeline_id}/versions/1"
     async with httpx.AsyncClient(headers=headers, timeout=60, limits=httpx.Limits(max_connections=32)) as client:
-        payload = {"batch_date": "2024-01-01", "_emulator": {"seconds": seconds}}
+        payload = {"batch_date": "2024-01-01", "_emulator": {"seconds": seconds, "outcome": outcome}}
         response = await client.post(f"{scope}/inputs", json={"payload": payload})
         response.raise_for_status()
         input_id = response.json()["id"]
