@@ -7,10 +7,10 @@ change (a run reaching one of ``statuses``), never on a state, so one run is one
 What a restart does:
 
 * Airflow >= 3.3: the watch's state (per scope the newest run listed, the runs seen going, the ids reported)
-  is written to the watched asset's ``asset_state_store`` after every poll and before the poll's events are
-  yielded, and read back when the trigger starts, in this triggerer or another. A run that ended while no
-  triggerer ran fires once when the watch comes back; none fires twice. Only a stop between that write and the
-  events reaching Airflow loses them (never-twice was chosen over never-miss).
+  is written to the watched asset's ``asset_state_store`` after every poll that changed it (a quiet poll writes
+  nothing), before the poll's events are yielded, and read back when the trigger starts, in this triggerer or
+  another. A run that ended while no triggerer ran fires once when the watch comes back; none fires twice. Only
+  a stop between that write and the events reaching Airflow loses them (never-twice was chosen over never-miss).
   Watchers of one pipeline scope share one listing poll (a shared stream): the poll keeps its own state in
   memory and fans out what it read, and each watcher takes that in with its own stored state; a run a watcher
   saw going before a restart is then seen again only while the shared poll's listing (10 pages) reaches it.
@@ -21,6 +21,7 @@ What a restart does:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import time
@@ -114,6 +115,7 @@ class DataRobotPipelineRunEventTrigger(PollingTrigger, BaseEventTrigger):
         self.conn_id = self.datarobot_pipelines_conn_id = datarobot_pipelines_conn_id
         self._watch: RunWatch | None = None
         self._store: Any = None
+        self._stored_state: dict[str, Any] | None = None  # what the store holds, as this watch last wrote it
         self._producing = False  # the poll of a shared stream (Airflow >= 3.3), not a watcher
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -155,8 +157,10 @@ class DataRobotPipelineRunEventTrigger(PollingTrigger, BaseEventTrigger):
 
     async def _take(self, watch: RunWatch, ended: list[EndedRun], url: Callable[[str], str]) -> list[dict[str, Any]]:
         """Store the watch's state, then hand out the events of the runs that ended in ``statuses``."""
-        if self._store is not None:
-            await self._store.aset(self.state_key, watch.state())  # before the events: never twice
+        state = watch.state()
+        if self._store is not None and state != self._stored_state:  # an unchanged state is not written again
+            await self._store.aset(self.state_key, state)  # before the events: never twice
+            self._stored_state = copy.deepcopy(state)  # the watch goes on changing its own
         return [self._payload(run, url(run.run_id)) for run in ended if run.status in self.statuses]
 
     # --- one poll for every watcher of a pipeline (Airflow >= 3.3) ---------------------------------
@@ -202,6 +206,7 @@ class DataRobotPipelineRunEventTrigger(PollingTrigger, BaseEventTrigger):
             else:
                 self._store = stores
                 if watch.restore(stored):
+                    self._stored_state = copy.deepcopy(watch.state())
                     self.log.info("Watching runs of pipeline %s from the state its asset stored.", self.pipeline_id)
         self._watch = watch
         return watch

@@ -36,12 +36,14 @@ class AssetStore:
 
     def __init__(self) -> None:
         self.data: dict[str, Any] = {}
+        self.writes = 0
 
     async def aget(self, key: str, default: Any = None) -> Any:
         return self.data.get(key, default)
 
     async def aset(self, key: str, value: Any) -> None:
         self.data[key] = json.loads(json.dumps(value))  # stored as JSON, like the real store
+        self.writes += 1
 
 
 class Watch:
@@ -236,6 +238,41 @@ def test_recreated_from_serialize_with_the_asset_store_fires_what_ended_meanwhil
     assert [e["run_id"] for e in after_restart] == [run]
     assert after_move == []
     assert list(store.data) == [first.state_key]
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_3_PLUS, reason="the asset state store is Airflow >= 3.3")
+def test_the_store_is_written_only_when_the_watch_state_changed(make_watch, emu, dr_hook, pipeline):
+    """Every watcher writes its asset's store (the metadata database): a quiet poll must not."""
+    store = AssetStore()
+    trigger = make_watch()
+    trigger.asset_state_store = store
+
+    async def scenario() -> list[int]:
+        writes = []
+        async with watching(trigger, emu) as watch:
+            await watch.polls(2)
+            writes.append(store.writes)
+            await watch.polls(5)  # nothing happens
+            writes.append(store.writes)
+            start_run(dr_hook, pipeline, scripted(seconds=60))
+            await watch.polls(2)
+            writes.append(store.writes)
+            finish_runs(emu)
+            await watch.polls(2)
+            assert [e["status"] for e in watch.events] == ["COMPLETED"]
+            writes.append(store.writes)
+            await watch.polls(5)
+            writes.append(store.writes)
+        return writes
+
+    baseline, quiet, seen_going, ended, quiet_again = asyncio.run(scenario())
+
+    assert baseline >= 1
+    assert quiet == baseline
+    assert seen_going > quiet
+    assert ended > seen_going
+    assert quiet_again == ended
+    assert store.data[trigger.state_key] == json.loads(json.dumps(trigger._watch.state()))
 
 
 def test_without_a_store_a_restart_never_fires_twice(make_watch, emu, dr_hook, pipeline):
