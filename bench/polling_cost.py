@@ -3,8 +3,8 @@ and how late its end is seen.
 
 Drives the provider's real wait loops on a simulated clock, so the counts are the code's, not a model's:
 
-* deferrable: ``DataRobotPipelineRunTrigger.run()``, with the module's ``time.time`` and
-  ``asyncio.sleep`` replaced by a fake clock and the hook's ``aget_client`` by a fake status client;
+* deferrable: ``DataRobotPipelineRunTrigger.run()``, with the module's ``time.time`` and the triggers' pause
+  (``sleep_on_grid``) replaced by a fake clock and the hook's ``aget_client`` by a fake status client;
 * worker (and poke-less sensor path): ``DataRobotPipelinesHook.wait_for_run``, with ``time.time`` /
   ``time.sleep`` faked and ``get_run_status`` answering from the fake clock.
 
@@ -83,6 +83,7 @@ def _proxy(module: Any, **overrides: Any) -> Any:
 
 def trigger_polls(poll_interval: float, max_poll_interval: float, end: float) -> FakeClock:
     """The real trigger loop on a fake clock; returns the clock with the time of every status call."""
+    from airflow_provider_drpipelines.client.polling import coalesced_wake
     from airflow_provider_drpipelines.hooks import pipelines as hooks
     from airflow_provider_drpipelines.triggers import base as trigger_base
     from airflow_provider_drpipelines.triggers import run as triggers
@@ -101,16 +102,16 @@ def trigger_polls(poll_interval: float, max_poll_interval: float, end: float) ->
     async def fake_aget_client(self: Any) -> FakePoller:
         return FakePoller()
 
-    async def fake_sleep(seconds: float) -> None:
-        clock.now += seconds
+    async def fake_sleep_on_grid(seconds: float) -> None:
+        clock.now = coalesced_wake(seconds, clock.now)  # on the wake grid, as the triggers' pauses end
 
-    real_time, real_asyncio, real_aget = (
+    real_time, real_sleep, real_aget = (
         trigger_base.time,
-        trigger_base.asyncio,
+        trigger_base.sleep_on_grid,
         hooks.DataRobotPipelinesHook.aget_client,
     )
     trigger_base.time = _proxy(time, time=lambda: clock.now)
-    trigger_base.asyncio = _proxy(asyncio, sleep=fake_sleep)
+    trigger_base.sleep_on_grid = fake_sleep_on_grid
     hooks.DataRobotPipelinesHook.aget_client = fake_aget_client  # type: ignore[method-assign]
     real_progress_time = _fake_progress_clock(clock)
     try:
@@ -126,7 +127,7 @@ def trigger_polls(poll_interval: float, max_poll_interval: float, end: float) ->
 
         event = asyncio.run(first_event())
     finally:
-        trigger_base.time, trigger_base.asyncio = real_time, real_asyncio
+        trigger_base.time, trigger_base.sleep_on_grid = real_time, real_sleep
         hooks.DataRobotPipelinesHook.aget_client = real_aget  # type: ignore[method-assign]
         progress_module().time = real_progress_time
     if event["status"] != "COMPLETED":

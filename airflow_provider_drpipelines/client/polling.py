@@ -38,20 +38,28 @@ def pause_after_failure(delay: float, retry_after: float | None, max_poll_interv
 
 #: Trigger wake-ups land on a grid of this many seconds shared by every trigger in the process, so a
 #: triggerer following a thousand runs wakes a few times a second for all of them rather than once per
-#: poll: an event-loop wake-up costs more CPU than the poll itself (``bench/triggerer_scale.py``).
+#: poll: an event-loop wake-up costs more CPU than the poll itself (``bench/triggerer_scale.py``), and each
+#: grid point is one loop timer for every pause ending on it (``triggers.wake_grid``).
 WAKE_GRID = 0.25
 
 
-def coalesced_delay(delay: float, now: float) -> float:
-    """``delay`` shortened to the last grid point before ``now + delay`` (loop time).
+def coalesced_wake(delay: float, now: float) -> float:
+    """The wake-up time of a pause of ``delay`` seconds from ``now`` (loop time): the last grid point before
+    ``now + delay``.
 
-    Shortened, never lengthened, so a run's end is still seen within the promised delay. The grid is a
-    tenth of ``delay`` when that is finer, so a pause loses at most a tenth of its length.
+    Earlier, never later, so a run's end is still seen within the promised delay. The grid is a tenth of
+    ``delay`` when that is finer, so a pause loses at most a tenth of its length. Pauses ending on the same
+    point get the same float, so they can share one timer (``triggers.wake_grid``).
     """
     grid = min(WAKE_GRID, delay / 10)
     if grid <= 0:
-        return max(delay, 0.0)
-    return min(delay, math.floor((now + delay) / grid) * grid - now)
+        return now + max(delay, 0.0)
+    return min(now + delay, math.floor((now + delay) / grid) * grid)
+
+
+def coalesced_delay(delay: float, now: float) -> float:
+    """``delay`` shortened to end on the wake grid (:func:`coalesced_wake`), as seconds from ``now``."""
+    return coalesced_wake(delay, now) - now
 
 
 def poll_in_worker(

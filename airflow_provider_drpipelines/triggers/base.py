@@ -10,7 +10,6 @@ an unexpected error is scrubbed of the token before it is told, pauses grow with
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
@@ -19,10 +18,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 from airflow.triggers.base import BaseTrigger
 
-from airflow_provider_drpipelines.client.polling import coalesced_delay, next_poll_delay, pause_after_failure
+from airflow_provider_drpipelines.client.polling import next_poll_delay, pause_after_failure
 from airflow_provider_drpipelines.client.wire import scrub
 from airflow_provider_drpipelines.exceptions import DataRobotApiError
 from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook  # here, not in run(): no stall on first use
+from airflow_provider_drpipelines.triggers.wake_grid import sleep_on_grid
 
 if TYPE_CHECKING:
     from airflow_provider_drpipelines.client.async_client import DataRobotPipelinesAsyncClient
@@ -124,7 +124,7 @@ class PollingTrigger(BaseTrigger):
                 yield await self._time_out(expired)
                 return
             pause = min(delay, self._seconds_to_deadline())
-            await asyncio.sleep(coalesced_delay(pause, asyncio.get_running_loop().time()))
+            await sleep_on_grid(pause)
 
     def _expired_deadline(self) -> str | None:
         now = time.time()

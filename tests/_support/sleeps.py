@@ -44,15 +44,15 @@ class AsyncioWithSleep:
 
 
 def record_trigger_pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Every pause the triggers' polling engine asks for, in order; each returns at once."""
+    """Every pause the triggers' polling engine asks for (before the wake grid shortens it), in order; each
+    returns at once."""
     from airflow_provider_drpipelines.triggers import base as trigger_base
 
     pauses: list[float] = []
-    real_sleep = asyncio.sleep
 
     async def record(delay: float) -> None:
         pauses.append(delay)
-        await real_sleep(0)
+        await asyncio.sleep(0)
 
-    monkeypatch.setattr(trigger_base, "asyncio", AsyncioWithSleep(record))
+    monkeypatch.setattr(trigger_base, "sleep_on_grid", record)
     return pauses
