@@ -148,6 +148,17 @@ def summary_rows() -> list[list[Any]]:
                     verdict(value["passed"]),
                 ]
             )
+        if "execute_over_floor" in slot:
+            rows.append(
+                [
+                    "worker slot: execute() / the floor of its 2 calls",
+                    f"{_times(slot['execute_over_floor'], 2)} "
+                    f"({slot['summary']['execute (version=1)']['median_s'] * 1e3:.1f} vs "
+                    f"{slot['floor_execute_median_s'] * 1e3:.1f} ms)",
+                    "",
+                    "",
+                ]
+            )
         cold = slot["cold_first_execute"]
         rows.append(
             [
