@@ -183,7 +183,8 @@ def summary_rows() -> list[list[Any]]:
         rows.append(
             [
                 f"{aged['n']:,} waiting runs, ages 0-{aged['max_age_hours']:g} h: CPU, lag p99, late, errors",
-                f"{aged['core_share'] * 100:.1f} %, {aged['loop_lag_p99_ms']:.1f} ms, {aged['late']}, {aged['errors']}",
+                f"{aged['core_share'] * 100:.1f} %, {aged['loop_lag_p99_ms']:.1f} ms, {aged['late']}, {aged['errors']}"
+                + _over_raw(aged.get("ours_over_raw")),
                 f"< {targets['core_share'] * 100:g} %, < {targets['loop_lag_p99_ms']:g} ms, 0, 0",
                 verdict(aged["passed"]),
             ]
@@ -211,6 +212,10 @@ def summary_rows() -> list[list[Any]]:
                 ]
             )
     return rows
+
+
+def _over_raw(ratios: dict[str, float] | None) -> str:
+    return "" if ratios is None else f" (ours / raw: CPU x{ratios['cpu']:.2f}, lag p99 x{ratios['loop_lag_p99']:.2f})"
 
 
 def _times(value: float, digits: int) -> str:

@@ -194,9 +194,23 @@ async def follow_ours(phase: Phase, run: Run, pipeline_id: str) -> None:
         return
 
 
-async def follow_polling(phase: Phase, run: Run, pipeline_id: str, api_url: str, shared: Any) -> None:
-    """The trigger's adaptive polling, on its wake grid, through another client: ``shared`` httpx or aiohttp
-    (``raw``), or a new aiohttp session per poll (``shared`` None: dbt Cloud's pattern)."""
+def raw_session() -> Any:
+    """The floor's client: one aiohttp session with the pool ours has, so only what is on top of it differs."""
+    import aiohttp
+
+    from airflow_provider_drpipelines.client.async_client import POOL_CONNECTIONS
+
+    connector = aiohttp.TCPConnector(limit=POOL_CONNECTIONS, limit_per_host=POOL_CONNECTIONS)
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30))
+
+
+async def follow_polling(
+    phase: Phase, run: Run, pipeline_id: str, api_url: str, shared: Any, *, started_at: float | None = None,
+    max_poll_interval: float = MAX_POLL_INTERVAL,
+) -> None:  # fmt: skip
+    """The trigger's adaptive polling (from ``started_at``, default the run's creation), on its wake grid,
+    through another client: ``shared`` httpx or aiohttp (``raw``), or a new aiohttp session per poll
+    (``shared`` None: dbt Cloud's pattern)."""
     import aiohttp
 
     from airflow_provider_drpipelines.client.polling import coalesced_delay, next_poll_delay
@@ -205,7 +219,8 @@ async def follow_polling(phase: Phase, run: Run, pipeline_id: str, api_url: str,
     url = f"{api_url}/pipelines/{pipeline_id}/versions/1/dispatches/{run.run_id}/status"
     headers = {"Authorization": f"Bearer {TOKEN}"}
     while True:
-        delay = next_poll_delay(phase.poll_interval, MAX_POLL_INTERVAL, time.time() - run.created_at)
+        elapsed = time.time() - (run.created_at if started_at is None else started_at)
+        delay = next_poll_delay(phase.poll_interval, max_poll_interval, elapsed)
         try:
             if isinstance(shared, aiohttp.ClientSession):
                 async with shared.get(url, headers=headers) as answer:
@@ -247,11 +262,8 @@ async def run_phase(emu: Any, phase: Phase, pipeline_id: str, grace: float) -> d
     shared: Any = None
     if phase.variant == "httpx":
         shared = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=64))
-    elif phase.variant == "raw":  # the pool ours has, so only what is on top of the library differs
-        from airflow_provider_drpipelines.client.async_client import POOL_CONNECTIONS
-
-        connector = aiohttp.TCPConnector(limit=POOL_CONNECTIONS, limit_per_host=POOL_CONNECTIONS)
-        shared = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30))
+    elif phase.variant == "raw":
+        shared = raw_session()
     stop = asyncio.Event()
     tick_task = asyncio.create_task(ticker(phase, stop))
 
