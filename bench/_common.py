@@ -38,6 +38,26 @@ def point_connection_at(base_url: str) -> None:
     os.environ[CONN_ENV] = json.dumps({"conn_type": "datarobot_pipelines", "host": base_url, "password": TOKEN})
 
 
+def pin_apart(emulator_pid: int | None) -> bool:
+    """The emulator on one core and this process on the others, as on two machines; False when not possible."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2 or emulator_pid is None:
+        return False
+    os.sched_setaffinity(emulator_pid, {cores[0]})
+    os.sched_setaffinity(0, set(cores[1:]))
+    return True
+
+
+def locked_example_pipeline() -> str:
+    """The example pipeline, created and locked through the hook (its connection points at the emulator)."""
+    from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
+
+    hook = DataRobotPipelinesHook()
+    pipeline_id: str = hook.create_pipeline(str(EXAMPLE_PIPELINE))["id"]
+    hook.lock_pipeline(pipeline_id)
+    return pipeline_id
+
+
 def environment() -> dict[str, Any]:
     try:
         from importlib.metadata import version

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import random
 import sys
 import time
@@ -37,10 +36,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
-    EXAMPLE_PIPELINE,
     TOKEN,
     isolate_airflow,
+    locked_example_pipeline,
     percentile,
+    pin_apart,
     point_connection_at,
     table,
     verdict,
@@ -221,15 +221,8 @@ def main() -> int:
     results: dict[str, dict[str, Any]] = {}
     with EmulatorProcess(token=TOKEN, run_seconds=window) as emu:
         point_connection_at(emu.base_url)
-        cores = sorted(os.sched_getaffinity(0))
-        if len(cores) > 1 and emu.process is not None:  # the API on its own core, as on another machine
-            os.sched_setaffinity(emu.process.pid, {cores[0]})
-            os.sched_setaffinity(0, set(cores[1:]))
-        from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
-
-        hook = DataRobotPipelinesHook()
-        pipeline_id = hook.create_pipeline(str(EXAMPLE_PIPELINE))["id"]
-        hook.lock_pipeline(pipeline_id)
+        pin_apart(emu.process and emu.process.pid)
+        pipeline_id = locked_example_pipeline()
         for variant in variants:
             started = time.perf_counter()
             runs = asyncio.run(create_ending_over(emu.api_url, pipeline_id, n, window))

@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     CONN_ENV,
-    EXAMPLE_PIPELINE,
     TOKEN,
     isolate_airflow,
+    locked_example_pipeline,
     median,
     point_connection_at,
     table,
@@ -102,8 +102,7 @@ def main() -> int:
         from airflow_provider_drpipelines.hooks import DataRobotPipelinesHook
 
         hook = DataRobotPipelinesHook()
-        pipeline_id = hook.create_pipeline(str(EXAMPLE_PIPELINE))["id"]
-        hook.lock_pipeline(pipeline_id)
+        pipeline_id = locked_example_pipeline()
         input_id = hook.create_input(pipeline_id, {"n": 1}, version=1)["id"]
         run_id = hook.create_run(pipeline_id, input_id, version=1)["id"]
         url = f"{emu.api_url}/pipelines/{pipeline_id}/versions/1/dispatches/{run_id}/status"
