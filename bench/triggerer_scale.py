@@ -253,6 +253,13 @@ async def follow_polling(
         await asyncio.sleep(coalesced_delay(delay, asyncio.get_running_loop().time()))  # ours' wake grid
 
 
+def running_at(runs: list[Run]) -> float:
+    """When the last of ``runs`` turns RUNNING on the emulator (wall clock): its status changes no more after."""
+    from airflow_provider_drpipelines.emulator.runs import RUNNING_AT
+
+    return max(run.created_at + RUNNING_AT * (run.ends_at - run.created_at) for run in runs)
+
+
 async def ticker(phase: Phase, stop: asyncio.Event) -> None:
     while not stop.is_set():
         before = time.perf_counter()
@@ -290,8 +297,9 @@ async def run_phase(emu: Any, phase: Phase, pipeline_id: str, grace: float) -> d
     connects0, cpu0 = ConnectCounter.count, time.process_time()
     tasks = [asyncio.create_task(start_later(i, run)) for i, run in enumerate(phase.runs)]
 
-    # Steady state: every trigger started and through one full poll round, until the first run ends.
-    window_start = started + 2 * poll
+    # Steady state: every trigger started and through one full poll round, and every run seen RUNNING (ours
+    # reads the task list and logs a line on that change; the floor does neither), until the first run ends.
+    window_start = started + max(2 * poll, running_at(phase.runs) + poll + 1.0 - started_wall)
     first_end = min(r.ends_at for r in phase.runs) - started_wall + started
     await asyncio.sleep(max(window_start - time.perf_counter(), 0))
     snapshot_a = await window_edge(emu)
@@ -432,6 +440,7 @@ def main() -> int:  # noqa: PLR0915
     idle_share = idle_loop_cpu(0.5 if args.quick else 2.0)
 
     from airflow_provider_drpipelines.emulator import EmulatorProcess
+    from airflow_provider_drpipelines.emulator.runs import RUNNING_AT
 
     results: list[dict[str, Any]] = []
     with EmulatorProcess(token=TOKEN, run_seconds=seconds) as emu:
@@ -447,7 +456,7 @@ def main() -> int:  # noqa: PLR0915
             calibration = time.perf_counter()
             asyncio.run(create_runs(emu.api_url, pipeline_id, 20, 1.0))
             estimate = (time.perf_counter() - calibration) / 20 * n * 1.3 + 1.0
-            run_seconds = round(estimate + 2 * poll + seconds, 1)
+            run_seconds = round((estimate + 2 * poll + 1.0 + seconds) / (1 - RUNNING_AT), 1)
             setup_started = time.perf_counter()
             runs = asyncio.run(create_runs(emu.api_url, pipeline_id, n, run_seconds))
             setup = time.perf_counter() - setup_started
