@@ -1,6 +1,6 @@
 """Run every benchmark, one fresh process each, then print each figure next to its target.
 
-    python bench/run_all.py            # full mode (about 20-25 minutes; installs bench/.venv-dbt once)
+    python bench/run_all.py            # full mode (about 30 minutes; installs bench/.venv-dbt once)
     python bench/run_all.py --quick    # smoke mode: every benchmark in its quick mode (under a minute)
     python bench/run_all.py --summary  # just the summary of the result files already written
     make bench / make bench-smoke      # the same through the Makefile
