@@ -74,9 +74,7 @@ async def watch(variant: str, index: int, trigger: Any, manager: Any, seen: list
     try:
         async for event in event_stream(variant, index, trigger, manager):
             seen.append((index, event.payload, time.time()))
-    except asyncio.CancelledError:
-        raise
-    except Exception as err:
+    except Exception as err:  # cancellation (a BaseException) passes through
         failures.append(f"watcher {index}: {type(err).__name__}: {err}"[:300])
     finally:
         if variant == "shared":
